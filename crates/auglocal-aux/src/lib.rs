@@ -1,0 +1,34 @@
+//! The AugLocal auxiliary-network planner, and the aux nets built from a plan.
+//!
+//! Planning is pure ([`Plan::new`]): from a [`NetworkSpec`](auglocal_model::NetworkSpec) and a
+//! [`LocalConfig`] (rule, K, maximum aux depth d, pyramid coefficient) it decides where
+//! gradients are cut ([`partition`]), each aux net's depth ([`depth`]), which units it samples
+//! and its blocks ([`select`]), and the cost of everything. The Burn modules ([`nets`]) are
+//! built from the plan.
+//!
+//! ```
+//! use auglocal_aux::{LocalConfig, Plan, Rule};
+//! use auglocal_model::{Arch, ResNetConfig};
+//!
+//! let network = ResNetConfig::new(Arch::ResNet32).spec().unwrap();
+//! let config = LocalConfig::new(Rule::AugLocal, 16).with_depth(2).with_pyramid(Some(0.5));
+//! let plan = Plan::new(&network, &config).unwrap();
+//! assert_eq!(plan.num_modules(), 14);
+//! let first = plan.aux_plans().next().unwrap();
+//! assert_eq!(first.selected_units, vec![8, 15]);
+//! ```
+
+mod config;
+pub mod depth;
+mod error;
+pub mod nets;
+pub mod partition;
+mod plan;
+mod rule;
+pub mod select;
+
+pub use config::LocalConfig;
+pub use error::PlanError;
+pub use nets::{AuxHead, AuxNet};
+pub use plan::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, Totals};
+pub use rule::Rule;

@@ -1,0 +1,107 @@
+//! Flags shared by the commands that build a network and a local-learning plan.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::Result;
+use auglocal_aux::{LocalConfig, Rule};
+use auglocal_model::{Arch, NetworkSpec, ResNetConfig};
+use clap::Args;
+
+/// The primary network.
+#[derive(Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// The primary network: a CIFAR ResNet (resnet20, resnet32, resnet44, resnet56,
+    /// resnet110), seen as an ordered list of units: the stem and each residual BasicBlock.
+    #[arg(long, default_value = "resnet32")]
+    pub arch: Arch,
+
+    /// Number of classes of the primary head and of every auxiliary network.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+
+    /// Width multiplier of the stage widths 16/32/64 (0.25 gives a quarter-width network).
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+
+    /// Side of the square input image (32 for CIFAR-size inputs).
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
+}
+
+impl NetworkArgs {
+    /// Validates the flags into a network description.
+    pub fn spec(&self) -> Result<NetworkSpec> {
+        Ok(ResNetConfig::new(self.arch)
+            .with_num_classes(self.classes)
+            .with_width_multiplier(self.width)
+            .with_image_size(self.image_size)
+            .spec()?)
+    }
+}
+
+/// The local-learning rule and its settings, in the paper's terms.
+#[derive(Args, Debug, Clone)]
+pub struct LocalArgs {
+    /// The learning rule. bp: end-to-end backpropagation (one module; K is ignored).
+    /// greedy: supervised greedy local learning, a GAP + linear classifier after each of the
+    /// first K-1 units. dgl: Decoupled Greedy Learning's auxiliary head at the same places.
+    /// auglocal: each auxiliary network is built from layers uniformly sampled from the
+    /// subsequent layers of the primary network (fresh weights), its depth shrinking for
+    /// deeper modules.
+    #[arg(long, default_value = "auglocal")]
+    pub rule: Rule,
+
+    /// K, the number of gradient-isolated local modules [default: the number of units, one
+    /// unit per module, as in the paper]. For auglocal the reference trains K - d modules:
+    /// isolation points after units 0 .. K-d-2, and the last module (the final d+1 units when
+    /// K equals the number of units) learns from the output loss.
+    #[arg(long, short = 'k')]
+    pub k: Option<usize>,
+
+    /// d, the depth of the auxiliary networks: how many layers each one samples from the
+    /// layers that follow its module (with the pyramid, the depth at the first module).
+    #[arg(long, short = 'd', default_value_t = 2)]
+    pub depth: usize,
+
+    /// c, the pyramidal depth coefficient in [0, 1]: auxiliary depth decreases linearly from d
+    /// at the first module to about d - c(d - 1) at the last. "none" keeps every auxiliary
+    /// network at depth d.
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
+    pub pyramid: Pyramid,
+}
+
+impl LocalArgs {
+    /// The planner's configuration for `network` (validated when planned).
+    pub fn config(&self, network: &NetworkSpec) -> LocalConfig {
+        LocalConfig::new(self.rule, self.k.unwrap_or(network.num_units()))
+            .with_depth(self.depth)
+            .with_pyramid(self.pyramid.0)
+    }
+}
+
+/// A pyramid coefficient, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pyramid(pub Option<f64>);
+
+impl FromStr for Pyramid {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("off") {
+            return Ok(Pyramid(None));
+        }
+        s.parse::<f64>()
+            .map(|c| Pyramid(Some(c)))
+            .map_err(|_| format!("expected a coefficient in [0, 1] or 'none', got '{s}'"))
+    }
+}
+
+impl fmt::Display for Pyramid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(c) => write!(f, "{c}"),
+            None => f.write_str("none"),
+        }
+    }
+}

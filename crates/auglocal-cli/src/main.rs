@@ -1,0 +1,56 @@
+//! `auglocal`: plan, train and benchmark supervised local learning (AugLocal, ICLR 2024).
+
+mod args;
+mod format;
+mod plan;
+
+use std::process::ExitCode;
+
+use auglocal_aux::PlanError;
+use auglocal_model::ModelError;
+use clap::{Parser, Subcommand};
+
+/// Supervised local learning for deep image classifiers (AugLocal, ICLR 2024), on Burn.
+///
+/// The primary network is cut into gradient-isolated modules, each trained by its own small
+/// auxiliary network on a local cross-entropy loss; activations are detached between modules,
+/// so a module's graph is freed as soon as its own backward pass is done.
+#[derive(Parser, Debug)]
+#[command(name = "auglocal", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the local-learning plan of a network: its gradient-isolated modules, the
+    /// auxiliary network of each, and their parameter and compute costs.
+    Plan(plan::PlanArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan(args) => plan::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit_code(&err)
+        }
+    }
+}
+
+/// Exit status 2 for bad input (as clap does for bad flags), 1 for anything else.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let bad_input = err
+        .chain()
+        .any(|e| e.is::<PlanError>() || e.is::<ModelError>());
+    if bad_input {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,160 @@
+//! `auglocal plan`: print the local-learning plan as a table or as JSON.
+
+use anyhow::{Context, Result};
+use auglocal_aux::{AuxHeadPlan, AuxPlan, ModulePlan, Plan};
+use clap::Args;
+use comfy_table::{CellAlignment, Table, presets};
+
+use crate::args::{LocalArgs, NetworkArgs};
+use crate::format::{list, macs, ranges, ratio, thousands};
+
+/// Flags of `auglocal plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+
+    #[command(flatten)]
+    local: LocalArgs,
+
+    /// Print the plan as JSON instead of a table: the network's units, the configuration, each
+    /// module with its units and aux net (depth, selected units, blocks, head, params, MACs),
+    /// and the totals. The README documents every field.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Plans and prints.
+pub fn run(args: &PlanArgs) -> Result<()> {
+    let network = args.network.spec()?;
+    let plan = Plan::new(&network, &args.local.config(&network))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&plan).context("serialising the plan")?;
+        println!("{json}");
+    } else {
+        print!("{}", render(&plan));
+    }
+    Ok(())
+}
+
+/// The plan as a header, one table row per module, and totals.
+pub fn render(plan: &Plan) -> String {
+    let net = &plan.network;
+    let config = &plan.config;
+    let mut out = format!(
+        "{} ({} units, {} classes, {}x{} input), rule {}",
+        net.arch,
+        net.num_units(),
+        net.num_classes,
+        net.image_size,
+        net.image_size,
+        config.rule,
+    );
+    if config.rule != auglocal_aux::Rule::Bp {
+        out += &format!(", K = {}", config.k);
+    }
+    if config.rule == auglocal_aux::Rule::AugLocal {
+        let pyramid = config.pyramid.map_or("none".to_string(), |c| c.to_string());
+        out += &format!(", d = {}, pyramid {pyramid}", config.depth);
+    }
+    let points = plan.isolation_points();
+    out.push('\n');
+    out += &if points.is_empty() {
+        "1 module: end-to-end backprop, no isolation point\n\n".to_string()
+    } else {
+        format!(
+            "{} gradient-isolated modules; gradients cut after unit{} {}\n\n",
+            plan.num_modules(),
+            if points.len() == 1 { "" } else { "s" },
+            ranges(&points),
+        )
+    };
+
+    let mut table = Table::new();
+    table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
+        "module",
+        "units",
+        "aux depth",
+        "selected units",
+        "aux net",
+        "aux params",
+        "aux MACs",
+    ]);
+    for m in &plan.modules {
+        table.add_row(row(m));
+    }
+    for col in [2, 5, 6] {
+        if let Some(c) = table.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    out += &format!("{table}\n\n");
+
+    let t = &plan.totals;
+    let width = thousands(t.backbone.params.max(t.aux.params)).len();
+    out += &format!(
+        "backbone  {:>width$} params  {:>8} MACs/image\n",
+        thousands(t.backbone.params),
+        macs(t.backbone.macs),
+    );
+    out += &format!(
+        "aux nets  {:>width$} params  {:>8} MACs/image  ({} the backbone's params, {} its MACs)\n",
+        thousands(t.aux.params),
+        macs(t.aux.macs),
+        ratio(t.aux_param_ratio),
+        ratio(t.aux_mac_ratio),
+    );
+    out
+}
+
+fn row(m: &ModulePlan) -> Vec<String> {
+    let units = if m.first_unit == m.last_unit {
+        m.first_unit.to_string()
+    } else {
+        format!("{}-{}", m.first_unit, m.last_unit)
+    };
+    match &m.aux {
+        Some(aux) => vec![
+            m.index.to_string(),
+            units,
+            aux.depth.map_or("-".to_string(), |d| d.to_string()),
+            if aux.selected_units.is_empty() {
+                "-".to_string()
+            } else {
+                list(&aux.selected_units)
+            },
+            describe(aux),
+            thousands(aux.cost.params),
+            macs(aux.cost.macs),
+        ],
+        None => vec![
+            m.index.to_string(),
+            units,
+            "-".into(),
+            "-".into(),
+            "primary head (output loss)".into(),
+            "-".into(),
+            "-".into(),
+        ],
+    }
+}
+
+/// `16->32 s2, 32->64 s2, GAP+FC`.
+fn describe(aux: &AuxPlan) -> String {
+    let mut parts: Vec<String> = aux
+        .blocks
+        .iter()
+        .map(|b| format!("{}->{} s{}", b.in_width, b.out_width, b.stride))
+        .collect();
+    parts.push(match &aux.head {
+        AuxHeadPlan::Linear(h) if h.batch_norm => "GAP+BN+FC".into(),
+        AuxHeadPlan::Linear(_) => "GAP+FC".into(),
+        AuxHeadPlan::Dgl(h) => format!(
+            "DGL head (pool {}, 3 conv1x1, pool {}, MLP {})",
+            h.pool_size(),
+            h.mlp_pool_size(),
+            h.hidden()
+        ),
+    });
+    parts.join(", ")
+}

@@ -1,0 +1,135 @@
+//! The `auglocal` binary, run as a user runs it.
+
+use std::process::{Command, Output};
+
+fn auglocal(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_auglocal"))
+        .args(args)
+        .output()
+        .expect("the auglocal binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn plan_prints_the_resnet32_table() {
+    let out = auglocal(&[
+        "plan",
+        "--arch",
+        "resnet32",
+        "--rule",
+        "auglocal",
+        "--k",
+        "16",
+        "--depth",
+        "2",
+        "--pyramid",
+        "0.5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("14 gradient-isolated modules"), "{text}");
+    assert!(
+        text.contains("| 0      | 0     |         2 | 8, 15"),
+        "{text}"
+    );
+    assert!(text.contains("| 13     | 13-15 |"), "{text}");
+    assert!(text.contains("466,906 params"), "{text}");
+}
+
+#[test]
+fn plan_works_for_every_architecture_and_rule() {
+    for arch in ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"] {
+        for rule in ["bp", "greedy", "dgl", "auglocal"] {
+            let out = auglocal(&["plan", "--arch", arch, "--rule", rule]);
+            assert!(out.status.success(), "{arch} {rule}: {}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn plan_json_holds_modules_and_totals() {
+    let out = auglocal(&[
+        "plan",
+        "--arch",
+        "resnet110",
+        "--k",
+        "55",
+        "--depth",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let modules = plan["modules"].as_array().expect("modules");
+    assert_eq!(modules.len(), 52);
+    assert_eq!(
+        modules[0]["aux"]["selected_units"],
+        serde_json::json!([18, 36, 54])
+    );
+    assert_eq!(modules[0]["aux"]["blocks"][1]["stride"], 2);
+    assert!(modules[51]["aux"].is_null());
+    assert_eq!(plan["totals"]["backbone"]["params"], 1_730_714);
+    assert_eq!(plan["config"]["rule"], "auglocal");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--k", "17"], "K = 17 is larger than the 16 units"),
+        (&["--k", "0"], "must be at least 1"),
+        (&["--depth", "0"], "aux depth d must be at least 1"),
+        (
+            &["--pyramid", "1.5"],
+            "pyramid coefficient must be in [0, 1]",
+        ),
+        (
+            &["--pyramid", "-0.5"],
+            "pyramid coefficient must be in [0, 1]",
+        ),
+        (
+            &["--pyramid", "lots"],
+            "expected a coefficient in [0, 1] or 'none'",
+        ),
+        (&["--arch", "resnet33"], "unknown architecture 'resnet33'"),
+        (&["--rule", "infopro"], "unknown rule 'infopro'"),
+        (&["--k", "3", "--depth", "2"], "use K in 4..=16"),
+        (&["--depth", "15"], "d <= 14"),
+        (&["--classes", "1"], "at least 2"),
+        (&["--width", "0"], "width multiplier"),
+    ];
+    for (args, message) in cases {
+        let mut full = vec!["plan"];
+        full.extend_from_slice(args);
+        let out = auglocal(&full);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(message),
+            "{args:?}: expected '{message}' in: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn plan_help_explains_each_flag() {
+    let out = auglocal(&["plan", "--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for phrase in [
+        "--arch",
+        "gradient-isolated local modules",
+        "uniformly sampled from the subsequent layers",
+        "pyramidal depth coefficient",
+        "--json",
+    ] {
+        assert!(text.contains(phrase), "missing '{phrase}' in:\n{text}");
+    }
+}

@@ -1,0 +1,199 @@
+//! The primary network: units that can be run one at a time, then the classifier head.
+
+use std::ops::Range;
+
+use burn::module::Module;
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::{BasicBlock, BasicBlockConfig, ClassifierHead, ClassifierHeadConfig, Stem, StemConfig};
+use crate::{NetworkSpec, UnitKind, UnitSpec};
+
+/// One unit of the primary network.
+#[derive(Module, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "units live in a Vec of at most a few dozen; boxing would not pay"
+)]
+pub enum Unit<B: Backend> {
+    /// conv3x3 + BN + ReLU.
+    Stem(Stem<B>),
+    /// A residual BasicBlock.
+    Block(BasicBlock<B>),
+}
+
+impl<B: Backend> Unit<B> {
+    /// Builds a freshly initialised unit from its description.
+    pub fn init(spec: &UnitSpec, device: &B::Device) -> Self {
+        match spec.kind {
+            UnitKind::Stem => {
+                Unit::Stem(StemConfig::new(spec.in_width, spec.out_width).init(device))
+            }
+            UnitKind::BasicBlock => Unit::Block(
+                BasicBlockConfig::new(spec.in_width, spec.out_width)
+                    .with_stride(spec.stride)
+                    .init(device),
+            ),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, in_width, in_size, in_size]`
+    /// - output: `[batch, out_width, out_size, out_size]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Unit::Stem(stem) => stem.forward(x),
+            Unit::Block(block) => block.forward(x),
+        }
+    }
+}
+
+/// A CIFAR ResNet as an ordered list of units plus GAP + Linear.
+///
+/// The trainer runs it unit by unit ([`ResNet::forward_units`]) so that it can cut gradients
+/// after any unit; [`ResNet::forward`] runs it end to end.
+#[derive(Module, Debug)]
+pub struct ResNet<B: Backend> {
+    /// The units, in order.
+    pub units: Vec<Unit<B>>,
+    /// The primary classifier head.
+    pub head: ClassifierHead<B>,
+}
+
+impl NetworkSpec {
+    /// Builds the network with freshly initialised weights (the reference's initialisation).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
+        ResNet {
+            units: self.units.iter().map(|u| Unit::init(u, device)).collect(),
+            head: ClassifierHeadConfig::new(self.feature_width(), self.num_classes).init(device),
+        }
+    }
+}
+
+impl<B: Backend> ResNet<B> {
+    /// Number of units.
+    pub fn num_units(&self) -> usize {
+        self.units.len()
+    }
+
+    /// Runs units `range.start .. range.end` on `x`.
+    ///
+    /// # Shapes
+    /// - input: the input of unit `range.start`, `[batch, C, H, W]`
+    /// - output: the output of unit `range.end - 1`
+    ///
+    /// # Panics
+    /// If the range goes past the last unit.
+    pub fn forward_units(&self, range: Range<usize>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.units[range].iter().fold(x, |x, unit| unit.forward(x))
+    }
+
+    /// Applies the classifier head to the output of the last unit.
+    ///
+    /// # Shapes
+    /// - input: `[batch, feature_width, H, W]`
+    /// - output: `[batch, num_classes]`
+    pub fn forward_head(&self, features: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head.forward(features)
+    }
+
+    /// End-to-end forward pass.
+    ///
+    /// # Shapes
+    /// - input: `[batch, in_channels, image_size, image_size]`
+    /// - output: `[batch, num_classes]` (logits)
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.forward_head(self.forward_units(0..self.num_units(), x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::AutodiffModule;
+    use burn::tensor::{Distribution, Tensor};
+
+    use super::*;
+    use crate::nn::num_trainable_params;
+    use crate::{Arch, ResNetConfig};
+
+    type B = Autodiff<Flex>;
+
+    fn net(config: ResNetConfig) -> (NetworkSpec, ResNet<B>) {
+        let spec = config.spec().expect("valid config");
+        let net = spec.init::<B>(&Default::default());
+        (spec, net)
+    }
+
+    #[test]
+    fn instantiated_parameter_counts_match_the_reference() {
+        // PyTorch: sum(p.numel() for p in resnet32(class_num=10).parameters()) == 466906,
+        // and 1730714 for resnet110 (BN running statistics are buffers, not parameters).
+        for (arch, expected) in [(Arch::ResNet32, 466_906), (Arch::ResNet110, 1_730_714)] {
+            let (spec, net) = net(ResNetConfig::new(arch));
+            assert_eq!(num_trainable_params(&net), expected, "{arch}");
+            assert_eq!(spec.cost().params, expected as u64, "{arch}");
+        }
+    }
+
+    #[test]
+    fn resnet32_forward_gives_logits_per_image() {
+        let (_, net) = net(ResNetConfig::new(Arch::ResNet32));
+        let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &Default::default());
+        assert_eq!(net.forward(x).dims(), [2, 10]);
+    }
+
+    #[test]
+    fn unit_by_unit_forward_equals_end_to_end() {
+        let (spec, net) = net(ResNetConfig::new(Arch::ResNet20).with_width_multiplier(0.25));
+        let valid = net.valid();
+        let device = Default::default();
+        let x = Tensor::random([3, 3, 32, 32], Distribution::Default, &device);
+        let whole = valid.forward(x.clone());
+        let cut = 4;
+        let mid = valid.forward_units(0..cut, x);
+        let u = spec.units[cut - 1];
+        assert_eq!(mid.dims(), [3, u.out_width, u.out_size, u.out_size]);
+        let split = valid.forward_head(valid.forward_units(cut..spec.num_units(), mid));
+        split.into_data().assert_eq(&whole.into_data(), true);
+    }
+
+    #[test]
+    fn odd_input_sizes_follow_the_spec() {
+        let (spec, net) = net(ResNetConfig::new(Arch::ResNet20)
+            .with_width_multiplier(0.25)
+            .with_image_size(28)
+            .with_num_classes(7));
+        let x = Tensor::<B, 4>::zeros([1, 3, 28, 28], &Default::default());
+        let features = net.forward_units(0..spec.num_units(), x);
+        let last = spec.units[spec.num_units() - 1];
+        assert_eq!(
+            features.dims(),
+            [1, last.out_width, last.out_size, last.out_size]
+        );
+        assert_eq!(last.out_size, 7);
+        assert_eq!(net.forward_head(features).dims(), [1, 7]);
+    }
+
+    #[test]
+    fn initialisation_follows_the_reference() {
+        let (_, net) = net(ResNetConfig::new(Arch::ResNet20));
+        let Unit::Block(block) = &net.units[9] else {
+            panic!("unit 9 is a block")
+        };
+        // 64 -> 64 conv3x3: std sqrt(2 / (3 * 3 * 64)) over 36,864 weights.
+        let w: Vec<f32> = block.conv2.weight.val().into_data().to_vec().expect("f32");
+        let n = w.len() as f64;
+        let mean = w.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let std = (w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let expected = (2.0f64 / 576.0).sqrt();
+        assert!(mean.abs() < 0.002, "mean {mean}");
+        assert!(
+            (std / expected - 1.0).abs() < 0.03,
+            "std {std} vs {expected}"
+        );
+        let gamma: Vec<f32> = block.bn1.gamma.val().into_data().to_vec().expect("f32");
+        let beta: Vec<f32> = block.bn1.beta.val().into_data().to_vec().expect("f32");
+        assert!(gamma.iter().all(|&g| g == 1.0) && beta.iter().all(|&b| b == 0.0));
+        assert!(block.conv1.bias.is_none());
+    }
+}

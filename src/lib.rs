@@ -1,0 +1,26 @@
+//! # auglocal
+//!
+//! Supervised local learning for deep image classifiers, on Burn: the network is cut into
+//! gradient-isolated modules, each trained by its own auxiliary network, so a module's
+//! activations are freed as soon as its own backward pass is done. AugLocal (Ma et al., ICLR
+//! 2024) builds each aux net from a uniformly spaced sample of the units that follow the module,
+//! with aux depth falling linearly for deeper modules.
+//!
+//! This crate re-exports the workspace's crates:
+//! - [`model`]: networks as ordered lists of units (CIFAR ResNet-20/32/44/56/110) and their
+//!   Burn modules;
+//! - [`aux`]: the pure AugLocal planner (partition, depth schedule, unit selection, costs) and
+//!   the aux nets built from a plan.
+//!
+//! ```
+//! use auglocal::aux::{LocalConfig, Plan, Rule};
+//! use auglocal::model::{Arch, ResNetConfig};
+//!
+//! let network = ResNetConfig::new(Arch::ResNet110).spec().unwrap();
+//! let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 55).with_depth(3)).unwrap();
+//! assert_eq!(plan.num_modules(), 52);
+//! ```
+
+pub use auglocal_aux as aux;
+pub use auglocal_model as model;
+pub use burn;
