@@ -10,7 +10,9 @@
 //! - [`model`]: networks as ordered lists of units (CIFAR ResNet-20/32/44/56/110) and their
 //!   Burn modules;
 //! - [`aux`]: the pure AugLocal planner (partition, depth schedule, unit selection, costs) and
-//!   the aux nets built from a plan.
+//!   the aux nets built from a plan;
+//! - [`data`]: readers for the official data files, the reference's augmentations, and an
+//!   ordered prefetching loader.
 //!
 //! ```
 //! use auglocal::aux::{LocalConfig, Plan, Rule};
@@ -22,5 +24,6 @@
 //! ```
 
 pub use auglocal_aux as aux;
+pub use auglocal_data as data;
 pub use auglocal_model as model;
 pub use burn;

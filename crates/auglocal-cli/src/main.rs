@@ -1,6 +1,7 @@
 //! `auglocal`: plan, train and benchmark supervised local learning (AugLocal, ICLR 2024).
 
 mod args;
+mod data;
 mod format;
 mod plan;
 
@@ -27,12 +28,16 @@ enum Command {
     /// Print the local-learning plan of a network: its gradient-isolated modules, the
     /// auxiliary network of each, and their parameter and compute costs.
     Plan(plan::PlanArgs),
+    /// Find a data set's files, read and check them, and show what the network will see:
+    /// image counts, shapes, augmentation and normalisation.
+    Data(data::DataArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan::run(&args),
+        Command::Data(args) => data::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -133,3 +133,36 @@ fn plan_help_explains_each_flag() {
         assert!(text.contains(phrase), "missing '{phrase}' in:\n{text}");
     }
 }
+
+#[test]
+fn data_reads_the_synthetic_set_and_explains_missing_files() {
+    let out = auglocal(&["data", "--dataset", "synthetic"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("5,000 images") && text.contains("10 classes"),
+        "{text}"
+    );
+
+    let out = auglocal(&[
+        "data",
+        "--dataset",
+        "svhn",
+        "--data-dir",
+        "/nonexistent/data",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/nonexistent/data/svhn") && err.contains("train_32x32.mat"),
+        "{err}"
+    );
+
+    let out = auglocal(&["data", "--dataset", "imagenet21k"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown data set 'imagenet21k'"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,109 @@
+//! `auglocal data`: find a data set, read it, and say what the trainer will see.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use auglocal_data::transform::Padding;
+use auglocal_data::{Augment, Data, DataConfig, DatasetName, ImageSource, Pipeline};
+use clap::Args;
+
+use crate::format::thousands;
+
+/// Flags of `auglocal data`.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// The data set: cifar10, cifar100, svhn, stl10, imagenet, fashion-mnist, mnist or
+    /// synthetic. Fashion-MNIST (28x28 grey, padded to 32x32 and repeated to 3 channels)
+    /// stands in for CIFAR-10 where CIFAR-10 is not available.
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: DatasetName,
+
+    /// Folder holding the data set's files (or a folder with a <dataset>/ subfolder). Without
+    /// it: $AUGLOCAL_DATA_DIR/<dataset>, data/<dataset>, and for Fashion-MNIST Debian's
+    /// /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+
+    /// Side of the square images the network takes.
+    #[arg(long, default_value_t = 32)]
+    image_size: usize,
+}
+
+/// Opens the data set and prints a summary.
+pub fn run(args: &DataArgs) -> Result<()> {
+    let mut config = DataConfig::new(args.dataset, args.image_size);
+    config.data_dir = args.data_dir.clone();
+    let data = Data::open(&config).with_context(|| format!("opening {}", args.dataset))?;
+    match &data.location {
+        Some(dir) => println!("{}: read from {}", data.dataset, dir.display()),
+        None => println!("{}: generated (no files)", data.dataset),
+    }
+    for (split, source, pipeline) in [
+        ("train", &data.train, &data.train_pipeline),
+        ("test", &data.test, &data.test_pipeline),
+    ] {
+        let stored = source.shape().map_or("varying sizes".to_string(), |s| {
+            format!("{}x{}x{}", s.channels, s.height, s.width)
+        });
+        println!(
+            "  {split:5} {:>7} images, stored {stored}, {}",
+            thousands(source.len() as u64),
+            describe(pipeline)
+        );
+    }
+    let counts = class_counts(data.test.as_ref())?;
+    println!(
+        "  {} classes; test images per class: {}",
+        data.num_classes,
+        counts
+            .iter()
+            .map(|c| thousands(*c as u64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+fn class_counts(source: &dyn ImageSource) -> Result<Vec<usize>> {
+    let mut counts = vec![0usize; source.num_classes()];
+    for i in 0..source.len() {
+        counts[source.load(i)?.label] += 1;
+    }
+    Ok(counts)
+}
+
+fn describe(p: &Pipeline) -> String {
+    let mut steps = Vec::new();
+    if let Some(size) = p.canvas {
+        steps.push(format!("centred on a {size}x{size} canvas"));
+    }
+    steps.push(match &p.augment {
+        Augment::None => "no augmentation".to_string(),
+        Augment::PadCrop {
+            pad,
+            padding,
+            size,
+            flip,
+        } => format!(
+            "{} pad {pad} + random crop {size}{}",
+            match padding {
+                Padding::Reflect => "reflect",
+                Padding::Zero => "zero",
+            },
+            if *flip { " + horizontal flip" } else { "" }
+        ),
+        Augment::RandomResizedCrop { size, flip } => format!(
+            "random resized crop {size}{}",
+            if *flip { " + horizontal flip" } else { "" }
+        ),
+        Augment::ResizeCenterCrop { resize, crop } => {
+            format!("resize {resize} + centre crop {crop}")
+        }
+    });
+    let n = &p.normalize;
+    steps.push(format!(
+        "normalised with mean ({:.3}, {:.3}, {:.3}), std ({:.3}, {:.3}, {:.3})",
+        n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]
+    ));
+    steps.join(", ")
+}

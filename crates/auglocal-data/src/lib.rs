@@ -1,0 +1,42 @@
+//! Data for auglocal: readers for the official files, the reference's augmentations, and an
+//! ordered prefetching loader that yields Burn tensors.
+//!
+//! - [`formats`]: CIFAR-10/100 binary, SVHN format 2 (MATLAB v5), STL-10 binary, IDX (MNIST,
+//!   Fashion-MNIST; plain or gzipped) and ImageNet-style image folders. Each parses and
+//!   validates bytes; errors name the file, what was expected and what was found.
+//! - [`ImageSet`]: a whole set in one contiguous u8 buffer; [`ImageSource`]: anything that
+//!   loads image `i` (sets, lazily decoded folders, the [`Synthetic`] set).
+//! - [`Augment`] and [`Pipeline`]: pad + crop + flip, random-resized crop, resize + centre
+//!   crop, grey to RGB, 28 -> 32 canvas, normalisation, with per-image seeded randomness.
+//! - [`ImageBatcher`] (a Burn `Batcher`) and [`Loader`]: batches in a reproducible order, made
+//!   on worker threads.
+//! - [`registry`]: data sets by name ([`DatasetName`]), found in `--data-dir`, `data/<name>` or
+//!   Debian's Fashion-MNIST folder.
+
+pub mod augment;
+#[cfg(feature = "burn")]
+mod batcher;
+mod error;
+pub mod formats;
+mod image;
+#[cfg(feature = "burn")]
+mod loader;
+mod pipeline;
+pub mod registry;
+mod source;
+mod synthetic;
+pub mod transform;
+
+pub use augment::Augment;
+#[cfg(feature = "burn")]
+pub use batcher::{ImageBatch, ImageBatcher};
+pub use error::DataError;
+pub use image::{ImageSet, ImageShape, Sample};
+#[cfg(feature = "burn")]
+pub use loader::{Batches, Loader, LoaderConfig};
+pub use pipeline::{Normalize, Pipeline};
+pub use registry::{Data, DataConfig, DatasetName, Split};
+#[cfg(feature = "burn")]
+pub use source::SourceDataset;
+pub use source::{First, ImageSource};
+pub use synthetic::Synthetic;

@@ -1,0 +1,81 @@
+//! Writes one small valid input per reader into `corpus/parsers/`, so that fuzzing starts from
+//! files that get past the headers. Run: `cargo run --manifest-path fuzz/Cargo.toml --bin
+//! make-seeds`.
+
+use std::io::Write;
+use std::path::Path;
+
+use auglocal_data::formats::mat::{mi, write};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    // Stored, not compressed: the fuzzer can still see and mutate the IDX structure inside.
+    let mut e = GzEncoder::new(Vec::new(), Compression::none());
+    e.write_all(bytes).expect("in memory");
+    e.finish().expect("in memory")
+}
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/parsers");
+    std::fs::create_dir_all(&dir).expect("corpus folder");
+    let save = |name: &str, selector: u8, body: &[u8]| {
+        let mut bytes = vec![selector];
+        bytes.extend_from_slice(body);
+        std::fs::write(dir.join(name), bytes).expect("write seed");
+    };
+
+    let mut cifar10 = vec![3u8];
+    cifar10.extend((0..3072).map(|i| i as u8));
+    save("cifar10", 0, &cifar10);
+    let mut cifar100 = vec![4u8, 21];
+    cifar100.extend((0..3072).map(|i| (i / 3) as u8));
+    save("cifar100", 1, &cifar100);
+
+    let mut images = vec![0, 0, 8, 3];
+    for d in [2u32, 4, 4] {
+        images.extend(d.to_be_bytes());
+    }
+    images.extend(0..32u8);
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend(2u32.to_be_bytes());
+    labels.extend([1, 9]);
+    let cut = |a: &[u8], b: &[u8]| -> Vec<u8> {
+        let total = a.len() + b.len();
+        let c = (a.len() * 255).div_ceil(total) as u8;
+        let mut v = vec![c];
+        v.extend_from_slice(a);
+        v.extend_from_slice(b);
+        v
+    };
+    save("idx", 2, &cut(&images, &labels));
+    save("idx-gz", 2, &cut(&gz(&images), &gz(&labels)));
+
+    let mut svhn = write::header();
+    svhn.extend(write::variable(
+        "X",
+        9,
+        &[32, 32, 3, 1],
+        mi::UINT8,
+        &[7u8; 3072],
+    ));
+    svhn.extend(write::variable(
+        "y",
+        6,
+        &[1, 1],
+        mi::DOUBLE,
+        &10.0f64.to_le_bytes(),
+    ));
+    save("mat", 3, &svhn);
+    save("svhn", 4, &svhn);
+
+    let mut stl = vec![0u8; 27648];
+    stl[5] = 200;
+    let mut files = stl.clone();
+    files.push(3);
+    let c = ((27648usize * 255).div_ceil(27649)) as u8;
+    let mut body = vec![c];
+    body.extend(files);
+    save("stl10", 5, &body);
+    println!("seeds written to {}", dir.display());
+}
