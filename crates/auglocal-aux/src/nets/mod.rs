@@ -2,7 +2,7 @@
 
 mod dgl;
 
-use auglocal_model::nn::{BasicBlock, ClassifierHead};
+use auglocal_model::nn::{BasicBlock, ClassifierHead, materialize};
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -33,15 +33,15 @@ pub struct AuxNet<B: Backend> {
 }
 
 impl AuxPlan {
-    /// Builds this aux net with fresh weights (the reference's initialisation).
+    /// Builds this aux net with fresh weights (the reference's initialisation), drawn now.
     pub fn init<B: Backend>(&self, device: &B::Device) -> AuxNet<B> {
-        AuxNet {
+        materialize(AuxNet {
             blocks: self.blocks.iter().map(|b| b.init(device)).collect(),
             head: match &self.head {
                 AuxHeadPlan::Linear(c) => AuxHead::Linear(c.init(device)),
                 AuxHeadPlan::Dgl(c) => AuxHead::Dgl(c.init(device)),
             },
-        }
+        })
     }
 }
 

@@ -10,6 +10,6 @@ mod stem;
 pub use block::{BasicBlock, BasicBlockConfig, Projection};
 pub use head::{ClassifierHead, ClassifierHeadConfig, global_avg_pool};
 pub use init::{conv_initializer, conv2d_config};
-pub use params::num_trainable_params;
+pub use params::{materialize, num_trainable_params};
 pub use resnet::{ResNet, Unit};
 pub use stem::{Stem, StemConfig};

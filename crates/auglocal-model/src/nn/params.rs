@@ -2,7 +2,7 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 struct TrainableCounter(usize);
 
@@ -23,4 +23,24 @@ pub fn num_trainable_params<B: AutodiffBackend, M: Module<B>>(module: &M) -> usi
     let mut counter = TrainableCounter(0);
     module.visit(&mut counter);
     counter.0
+}
+
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        // Reading a lazily initialised parameter draws its initial value now.
+        let _ = param.shape();
+    }
+}
+
+/// Draws the initial value of every lazily initialised parameter now.
+///
+/// Burn initialises parameters on first use, and a clone of an uninitialised parameter
+/// carries the initialiser, not the value: two clones would draw different weights, and the
+/// draws would depend on the order of first use. Modules built by this workspace are
+/// materialised when built, so a seed fixes them and clones are equal.
+pub fn materialize<B: Backend, M: Module<B>>(module: M) -> M {
+    module.visit(&mut Materialize);
+    module
 }

@@ -60,12 +60,13 @@ pub struct ResNet<B: Backend> {
 }
 
 impl NetworkSpec {
-    /// Builds the network with freshly initialised weights (the reference's initialisation).
+    /// Builds the network with freshly initialised weights (the reference's initialisation),
+    /// drawn now (see [`materialize`](super::materialize)).
     pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
-        ResNet {
+        super::materialize(ResNet {
             units: self.units.iter().map(|u| Unit::init(u, device)).collect(),
             head: ClassifierHeadConfig::new(self.feature_width(), self.num_classes).init(device),
-        }
+        })
     }
 }
 
@@ -172,6 +173,24 @@ mod tests {
         );
         assert_eq!(last.out_size, 7);
         assert_eq!(net.forward_head(features).dims(), [1, 7]);
+    }
+
+    #[test]
+    fn clones_of_a_new_network_are_equal() {
+        let (_, net) = net(ResNetConfig::new(Arch::ResNet20).with_width_multiplier(0.25));
+        let copy = net.clone();
+        let w = |n: &ResNet<B>| n.head.linear.weight.val().into_data();
+        assert_eq!(w(&net), w(&copy));
+        let Unit::Stem(a) = &net.units[0] else {
+            panic!("stem")
+        };
+        let Unit::Stem(b) = &copy.units[0] else {
+            panic!("stem")
+        };
+        assert_eq!(
+            a.conv.weight.val().into_data(),
+            b.conv.weight.val().into_data()
+        );
     }
 
     #[test]
