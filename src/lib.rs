@@ -12,7 +12,9 @@
 //! - [`aux`]: the pure AugLocal planner (partition, depth schedule, unit selection, costs) and
 //!   the aux nets built from a plan;
 //! - [`data`]: readers for the official data files, the reference's augmentations, and an
-//!   ordered prefetching loader.
+//!   ordered prefetching loader;
+//! - [`train`]: the local trainer (backprop through the same path), run directories with
+//!   checkpoints and metrics, peak-memory measurement.
 //!
 //! ```
 //! use auglocal::aux::{LocalConfig, Plan, Rule};
@@ -26,4 +28,5 @@
 pub use auglocal_aux as aux;
 pub use auglocal_data as data;
 pub use auglocal_model as model;
+pub use auglocal_train as train;
 pub use burn;

@@ -4,11 +4,18 @@ mod args;
 mod data;
 mod format;
 mod plan;
+mod train;
 
 use std::process::ExitCode;
 
 use auglocal_aux::PlanError;
 use auglocal_model::ModelError;
+use auglocal_train::TrainError;
+use auglocal_train::memory::CountingAllocator;
+
+/// Counts live heap bytes, for the peak training memory that `train` reports.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 use clap::{Parser, Subcommand};
 
 /// Supervised local learning for deep image classifiers (AugLocal, ICLR 2024), on Burn.
@@ -24,6 +31,10 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would not pay"
+)]
 enum Command {
     /// Print the local-learning plan of a network: its gradient-isolated modules, the
     /// auxiliary network of each, and their parameter and compute costs.
@@ -31,6 +42,11 @@ enum Command {
     /// Find a data set's files, read and check them, and show what the network will see:
     /// image counts, shapes, augmentation and normalisation.
     Data(data::DataArgs),
+    /// Train a network with local learning (or backprop), writing a run directory:
+    /// config.json, plan.json, metrics.jsonl and checkpoints. Without flags, a short demo.
+    Train(train::TrainArgs),
+    /// Evaluate the latest checkpoint of a run directory on its test set.
+    Eval(train::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +54,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(&args),
         Command::Data(args) => data::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => train::eval(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,9 +68,12 @@ fn main() -> ExitCode {
 
 /// Exit status 2 for bad input (as clap does for bad flags), 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
-    let bad_input = err
-        .chain()
-        .any(|e| e.is::<PlanError>() || e.is::<ModelError>());
+    let bad_input = err.chain().any(|e| {
+        e.is::<PlanError>()
+            || e.is::<ModelError>()
+            || e.downcast_ref::<TrainError>()
+                .is_some_and(TrainError::is_bad_input)
+    });
     if bad_input {
         ExitCode::from(2)
     } else {

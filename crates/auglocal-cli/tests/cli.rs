@@ -166,3 +166,160 @@ fn data_reads_the_synthetic_set_and_explains_missing_files() {
         stderr(&out)
     );
 }
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("auglocal-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+const QUICK: &[&str] = &[
+    "--arch",
+    "resnet20",
+    "--width",
+    "0.25",
+    "--rule",
+    "auglocal",
+    "--k",
+    "6",
+    "--dataset",
+    "synthetic",
+    "--train-limit",
+    "64",
+    "--test-limit",
+    "32",
+    "--batch",
+    "16",
+    "--lr",
+    "0.05",
+    "--schedule",
+    "constant",
+];
+
+#[test]
+fn train_writes_a_run_directory_that_resumes_and_evaluates() {
+    let out = temp("train");
+    let dir = out.to_str().expect("utf-8 path");
+    let mut args = vec!["train", "--epochs", "2", "--out", dir];
+    args.extend_from_slice(QUICK);
+    let run = auglocal(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stdout(&run).contains("Done: test accuracy"),
+        "{}",
+        stdout(&run)
+    );
+    let err = stderr(&run);
+    assert!(
+        err.contains("gradient-isolated modules") && err.contains("epoch 2:"),
+        "{err}"
+    );
+    for file in [
+        "config.json",
+        "plan.json",
+        "metrics.jsonl",
+        "checkpoints/latest",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 2);
+    let first: serde_json::Value =
+        serde_json::from_str(metrics.lines().next().expect("line")).expect("JSON line");
+    assert!(
+        first["peak_memory"]["heap_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0),
+        "{first}"
+    );
+    assert_eq!(first["loss"].as_array().map(Vec::len), Some(4));
+
+    let again = auglocal(&["train", "--resume", dir]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("already completed 2 epochs"),
+        "{}",
+        stdout(&again)
+    );
+
+    let eval = auglocal(&["eval", dir, "--aux-accuracy"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let text = stdout(&eval);
+    assert!(
+        text.contains("epoch 2, test accuracy") && text.contains("aux head of module  2"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(out).expect("clean up");
+}
+
+#[test]
+fn train_settings_come_from_a_config_file_and_flags_override_them() {
+    let out = temp("config");
+    std::fs::create_dir_all(&out).expect("dir");
+    let file = out.join("settings.json");
+    std::fs::write(
+        &file,
+        r#"{"epochs": 1, "rule": "greedy", "k": 3, "batch": 32}"#,
+    )
+    .expect("w");
+    let run_dir = out.join("run");
+    let mut args = vec![
+        "train",
+        "--config",
+        file.to_str().expect("utf-8"),
+        "--out",
+        run_dir.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(&QUICK[..4]); // --arch, --width
+    args.extend_from_slice(&[
+        "--dataset",
+        "synthetic",
+        "--train-limit",
+        "32",
+        "--test-limit",
+        "16",
+        "--batch",
+        "16",
+    ]);
+    let run = auglocal(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).expect("read"))
+            .expect("json");
+    assert_eq!(config["rule"], "greedy");
+    assert_eq!(config["k"], 3);
+    assert_eq!(config["batch"], 16, "the flag overrides the file");
+    assert_eq!(config["epochs"], 1);
+    std::fs::remove_dir_all(out).expect("clean up");
+}
+
+#[test]
+fn train_refuses_bad_configurations_before_any_work() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--epochs", "0"], "epochs must be at least 1"),
+        (&["--lr", "-1"], "learning rate"),
+        (&["--k", "40"], "larger than the 16 units"),
+        (&["--rule", "auglocal", "--k", "3"], "K - d"),
+    ];
+    for (args, message) in cases {
+        let mut full = vec![
+            "train",
+            "--dataset",
+            "synthetic",
+            "--out",
+            "/nonexistent/never-written",
+        ];
+        full.extend_from_slice(args);
+        let out = auglocal(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!std::path::Path::new("/nonexistent/never-written").exists());
+    let out = auglocal(&["train", "--resume", "/nonexistent/run", "--epochs", "3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--resume takes no other flag"),
+        "{}",
+        stderr(&out)
+    );
+}

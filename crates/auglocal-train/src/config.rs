@@ -1,0 +1,225 @@
+//! Everything a run needs, in one serialisable configuration: re-running from a run's
+//! `config.json` repeats the run.
+
+use std::path::PathBuf;
+
+use auglocal_aux::{LocalConfig, Rule};
+use auglocal_data::DatasetName;
+use auglocal_model::{Arch, NetworkSpec, ResNetConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::schedule::Schedule;
+
+/// A complete training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The primary network.
+    pub arch: Arch,
+    /// Width multiplier of the network.
+    pub width: f64,
+    /// The local-learning rule.
+    pub rule: Rule,
+    /// K, the number of local modules; `None` is the number of units.
+    pub k: Option<usize>,
+    /// d, the maximum aux depth (AugLocal).
+    pub depth: usize,
+    /// c, the pyramid coefficient (AugLocal); `None` keeps every aux net at depth d.
+    pub pyramid: Option<f64>,
+    /// The data set.
+    pub dataset: DatasetName,
+    /// Where its files are; `None` searches the usual places.
+    pub data_dir: Option<PathBuf>,
+    /// Train on the first N training images only.
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test images only.
+    pub test_limit: Option<usize>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Images per batch (training and evaluation).
+    pub batch: usize,
+    /// Base learning rate.
+    pub lr: f64,
+    /// The learning-rate schedule.
+    pub schedule: Schedule,
+    /// SGD momentum (Nesterov, no dampening, as the reference).
+    pub momentum: f64,
+    /// Coupled L2 weight decay on every parameter (BatchNorm and biases too, as the reference).
+    pub weight_decay: f64,
+    /// Seed of the initialisation, the shuffles and the augmentations.
+    pub seed: u64,
+    /// Data-loading threads.
+    pub workers: usize,
+    /// Also measure every aux head's accuracy (train and test): how representations improve
+    /// with depth.
+    pub aux_accuracy: bool,
+}
+
+impl Default for TrainConfig {
+    /// ResNet-32, AugLocal with K = 16, d = 2, pyramid 0.5, on Fashion-MNIST; 10 epochs of
+    /// batch 128 at lr 0.1 with the reference's schedule.
+    fn default() -> Self {
+        Self {
+            arch: Arch::ResNet32,
+            width: 1.0,
+            rule: Rule::AugLocal,
+            k: None,
+            depth: 2,
+            pyramid: Some(0.5),
+            dataset: DatasetName::FashionMnist,
+            data_dir: None,
+            train_limit: None,
+            test_limit: None,
+            epochs: 10,
+            batch: 128,
+            lr: 0.1,
+            schedule: Schedule::REFERENCE,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            seed: 0,
+            workers: 2,
+            aux_accuracy: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The network (without the class count, which the data set gives).
+    pub fn network(
+        &self,
+        num_classes: usize,
+        image_size: usize,
+    ) -> Result<NetworkSpec, TrainError> {
+        Ok(ResNetConfig::new(self.arch)
+            .with_num_classes(num_classes)
+            .with_width_multiplier(self.width)
+            .with_image_size(image_size)
+            .spec()?)
+    }
+
+    /// The planner's configuration for `network`.
+    pub fn local(&self, network: &NetworkSpec) -> LocalConfig {
+        LocalConfig::new(self.rule, self.k.unwrap_or(network.num_units()))
+            .with_depth(self.depth)
+            .with_pyramid(self.pyramid)
+    }
+
+    /// Side of the images the network takes: the data set's own (32 for the CIFAR-size sets,
+    /// Fashion-MNIST and MNIST included; 96 for STL-10; 224 for ImageNet).
+    pub fn image_size(&self) -> usize {
+        match self.dataset {
+            DatasetName::Stl10 => 96,
+            DatasetName::Imagenet => 224,
+            _ => 32,
+        }
+    }
+
+    /// Learning rate of epoch `epoch` (from 1).
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        self.schedule.lr(self.lr, epoch, self.epochs)
+    }
+
+    /// Checks every value that does not need the data, including the plan (with 10 classes:
+    /// the class count does not change the partition).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("the batch size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!(
+                "the learning rate must be a finite number > 0, got {}",
+                self.lr
+            ));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!("momentum must be in [0, 1), got {}", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight decay must be >= 0, got {}",
+                self.weight_decay
+            ));
+        }
+        if self.train_limit == Some(0) || self.test_limit == Some(0) {
+            return bad("--train-limit and --test-limit must be at least 1".into());
+        }
+        let network = self.network(10, self.image_size())?;
+        auglocal_aux::Plan::new(&network, &self.local(&network))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_values_are_refused_before_any_work() {
+        let ok = TrainConfig::default();
+        assert!(ok.validate().is_ok());
+        let cases = [
+            TrainConfig {
+                epochs: 0,
+                ..ok.clone()
+            },
+            TrainConfig {
+                batch: 0,
+                ..ok.clone()
+            },
+            TrainConfig {
+                lr: f64::NAN,
+                ..ok.clone()
+            },
+            TrainConfig {
+                momentum: 1.0,
+                ..ok.clone()
+            },
+            TrainConfig {
+                train_limit: Some(0),
+                ..ok.clone()
+            },
+            TrainConfig {
+                k: Some(17),
+                ..ok.clone()
+            },
+            TrainConfig {
+                width: 0.0,
+                ..ok.clone()
+            },
+        ];
+        for c in cases {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+        let err = TrainConfig { k: Some(3), ..ok }
+            .validate()
+            .expect_err("too few modules");
+        assert!(
+            err.is_bad_input() && err.to_string().contains("K - d"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn json_round_trips_and_rejects_unknown_fields() {
+        let c = TrainConfig {
+            rule: Rule::Dgl,
+            k: Some(4),
+            schedule: Schedule::Constant,
+            ..TrainConfig::default()
+        };
+        let json = serde_json::to_string(&c).expect("serialise");
+        assert_eq!(
+            serde_json::from_str::<TrainConfig>(&json).expect("parse"),
+            c
+        );
+        let partial: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).expect("defaults");
+        assert_eq!(partial.epochs, 3);
+        assert_eq!(partial.lr, 0.1);
+        assert!(serde_json::from_str::<TrainConfig>(r#"{"epoch": 3}"#).is_err());
+    }
+}

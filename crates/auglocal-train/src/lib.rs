@@ -1,0 +1,33 @@
+//! The local trainer: a network cut into gradient-isolated modules, each trained by its own
+//! aux net (or, for the last, the primary head), with activations detached between modules so
+//! that each module's graph is freed before the next one runs. `bp` (one module) is plain
+//! end-to-end backprop through the same code.
+//!
+//! - [`Trainer`]: the step ([`Trainer::step`]) and the epoch, with one SGD optimiser per
+//!   module ([`sgd_config`]: Nesterov momentum, coupled weight decay, as the reference).
+//! - [`Run`]: a run directory with `config.json`, `plan.json`, `metrics.jsonl` and atomic
+//!   [`checkpoint`]s; [`Run::resume`] continues from the last complete epoch.
+//! - [`memory`]: peak heap (a counting allocator) and RSS high-water, per epoch.
+//! - [`Schedule`]: the reference's cosine with warm-up, or constant.
+
+pub mod checkpoint;
+mod config;
+mod error;
+pub mod local;
+pub mod memory;
+mod metrics;
+pub mod progress;
+mod run;
+mod schedule;
+mod trainer;
+
+pub use config::TrainConfig;
+pub use error::TrainError;
+pub use local::{LocalModule, LocalNetwork, Output};
+pub use metrics::EpochMetrics;
+pub use run::{Run, read_metrics};
+pub use schedule::{Schedule, WARMUP_EPOCHS};
+pub use trainer::{
+    EpochTraining, Evaluation, ModuleOptimizer, OptimizerRecord, StepStats, Trainer, evaluate,
+    sgd_config,
+};

@@ -1,0 +1,158 @@
+//! The network cut into gradient-isolated modules, each with what trains it.
+
+use auglocal_aux::{AuxNet, Plan};
+use auglocal_model::nn::{ClassifierHead, ResNet, Unit};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::tensor::{Int, Tensor, backend::Backend};
+
+/// What turns a module's output into logits.
+#[derive(Module, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per module, a few dozen at most; boxing would not pay"
+)]
+pub enum Output<B: Backend> {
+    /// The aux net of an isolation point.
+    Aux(AuxNet<B>),
+    /// The primary head (the last module).
+    Head(ClassifierHead<B>),
+}
+
+/// One gradient-isolated module: its units of the primary network and its aux net, or the
+/// primary head for the last module.
+#[derive(Module, Debug)]
+pub struct LocalModule<B: Backend> {
+    /// Units of the primary network, in order.
+    pub units: Vec<Unit<B>>,
+    /// Its aux net, or the primary head.
+    pub output: Output<B>,
+}
+
+impl<B: Backend> LocalModule<B> {
+    /// Runs the module's units.
+    ///
+    /// # Shapes
+    /// - input: the input of its first unit, `[batch, C, H, W]`
+    /// - output: the output of its last unit
+    pub fn forward_units(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.units.iter().fold(x, |x, u| u.forward(x))
+    }
+
+    /// Logits from the module's output, through its aux net or the primary head.
+    ///
+    /// # Shapes
+    /// - input: the output of its last unit
+    /// - output: `[batch, num_classes]`
+    pub fn forward_output(&self, h: Tensor<B, 4>) -> Tensor<B, 2> {
+        match &self.output {
+            Output::Aux(aux) => aux.forward(h),
+            Output::Head(head) => head.forward(h),
+        }
+    }
+
+    /// Forward through the units and the output, and the local cross-entropy loss.
+    ///
+    /// # Shapes
+    /// - x: the input of its first unit; targets: `[batch]`
+    /// - returns the units' output `h`, the logits `[batch, num_classes]` and the loss `[1]`
+    pub fn forward_loss(
+        &self,
+        x: Tensor<B, 4>,
+        targets: Tensor<B, 1, Int>,
+        loss: &CrossEntropyLoss<B>,
+    ) -> (Tensor<B, 4>, Tensor<B, 2>, Tensor<B, 1>) {
+        let h = self.forward_units(x);
+        let logits = self.forward_output(h.clone());
+        let value = loss.forward(logits.clone(), targets);
+        (h, logits, value)
+    }
+
+    /// Whether the module ends in the primary head.
+    pub fn is_last(&self) -> bool {
+        matches!(self.output, Output::Head(_))
+    }
+}
+
+/// The whole network as gradient-isolated modules.
+#[derive(Module, Debug)]
+pub struct LocalNetwork<B: Backend> {
+    /// The modules, in order; the last holds the primary head.
+    pub modules: Vec<LocalModule<B>>,
+}
+
+impl<B: Backend> LocalNetwork<B> {
+    /// Cuts `network` as `plan` says and gives every module but the last its aux net
+    /// (`aux_nets[m]` for module `m`, as [`Plan::init_aux_nets`] builds them).
+    ///
+    /// # Panics
+    /// If the plan is not for this network (unit counts differ) or `aux_nets` does not hold
+    /// one net per isolation point.
+    pub fn new(network: ResNet<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {
+        assert_eq!(
+            network.units.len(),
+            plan.network.num_units(),
+            "plan of another network"
+        );
+        assert_eq!(
+            aux_nets.len(),
+            plan.num_modules() - 1,
+            "one aux net per isolation point"
+        );
+        let mut units = network.units.into_iter();
+        let mut aux = aux_nets.into_iter();
+        let mut head = Some(network.head);
+        let modules = plan
+            .modules
+            .iter()
+            .map(|m| LocalModule {
+                units: units.by_ref().take(m.units().len()).collect(),
+                output: match (&m.aux, aux.next()) {
+                    (Some(_), Some(net)) => Output::Aux(net),
+                    _ => Output::Head(head.take().expect("one last module")),
+                },
+            })
+            .collect();
+        Self { modules }
+    }
+
+    /// Builds the network and its aux nets with fresh weights.
+    pub fn init(plan: &Plan, device: &B::Device) -> Self {
+        Self::new(plan.network.init(device), plan, plan.init_aux_nets(device))
+    }
+
+    /// Every module's local loss on one batch, without stepping: the forward pass of
+    /// [`Trainer::step`](crate::Trainer::step). With `isolate`, each module's output is
+    /// detached before the next module, as in training; without it gradients flow back
+    /// through all earlier modules (for tests and for comparison).
+    pub fn losses(
+        &self,
+        images: Tensor<B, 4>,
+        targets: Tensor<B, 1, Int>,
+        loss: &CrossEntropyLoss<B>,
+        isolate: bool,
+    ) -> Vec<Tensor<B, 1>> {
+        let mut x = images;
+        self.modules
+            .iter()
+            .map(|m| {
+                let (h, _, value) = m.forward_loss(x.clone(), targets.clone(), loss);
+                x = if isolate { h.detach() } else { h };
+                value
+            })
+            .collect()
+    }
+
+    /// End-to-end prediction of the primary network: every module's units, then the head.
+    ///
+    /// # Shapes
+    /// - input: `[batch, channels, size, size]`
+    /// - output: `[batch, num_classes]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let h = self.modules.iter().fold(x, |x, m| m.forward_units(x));
+        match self.modules.last() {
+            Some(last) => last.forward_output(h),
+            None => panic!("a network has at least one module"),
+        }
+    }
+}

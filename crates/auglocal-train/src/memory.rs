@@ -1,0 +1,144 @@
+//! Peak training memory on CPU: live heap bytes and the process's resident-set high-water.
+//!
+//! **Heap**: [`CountingAllocator`] wraps the system allocator and keeps the bytes currently
+//! allocated and their peak since the last [`reset_peaks`]. It counts every allocation of the
+//! process (tensors, autodiff graphs, gradients, optimiser state, data batches in flight, the
+//! data set itself), so a peak is what training needed on top of what was already live. It
+//! only counts if the binary installs it:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: auglocal_train::memory::CountingAllocator =
+//!     auglocal_train::memory::CountingAllocator;
+//! ```
+//!
+//! **RSS**: `VmHWM` of `/proc/self/status` (Linux), reset by writing `5` to
+//! `/proc/self/clear_refs`: the pages the process touched, allocator caching included.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// The system allocator, counting live bytes and their peak.
+pub struct CountingAllocator;
+
+fn grew(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+#[allow(unsafe_code)]
+// SAFETY: every call is forwarded unchanged to `System`, which upholds `GlobalAlloc`'s
+// contract; the counters are plain atomics and never touch the memory handed out.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same layout, forwarded to the system allocator.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            INSTALLED.store(true, Ordering::Relaxed);
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            INSTALLED.store(true, Ordering::Relaxed);
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this layout (through this allocator).
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        new
+    }
+}
+
+/// Live heap bytes now and at their peak since the last reset, if the binary installed
+/// [`CountingAllocator`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// Bytes allocated now.
+    pub current: u64,
+    /// Most bytes allocated at once since the last reset.
+    pub peak: u64,
+}
+
+/// The heap counters, or `None` when [`CountingAllocator`] is not the global allocator.
+pub fn heap() -> Option<HeapUsage> {
+    INSTALLED.load(Ordering::Relaxed).then(|| HeapUsage {
+        current: CURRENT.load(Ordering::Relaxed) as u64,
+        peak: PEAK.load(Ordering::Relaxed) as u64,
+    })
+}
+
+/// The process's resident-set high-water mark in bytes (`VmHWM`), where the OS reports it.
+pub fn rss_high_water() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Starts a new measurement: the heap peak becomes the current live bytes, and the RSS
+/// high-water mark is reset where Linux allows it. Returns whether the RSS reset worked.
+pub fn reset_peaks() -> bool {
+    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak memory of one measured stretch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeakMemory {
+    /// Peak live heap bytes (`None` without the counting allocator).
+    pub heap_bytes: Option<u64>,
+    /// Resident-set high-water mark (`None` where not reported, or not reset).
+    pub rss_bytes: Option<u64>,
+}
+
+/// Measures peak memory between [`Meter::start`] and [`Meter::peak`].
+#[derive(Debug)]
+pub struct Meter {
+    rss_reset: bool,
+}
+
+impl Meter {
+    /// Resets the peaks.
+    pub fn start() -> Self {
+        Self {
+            rss_reset: reset_peaks(),
+        }
+    }
+
+    /// The peaks since `start`.
+    pub fn peak(&self) -> PeakMemory {
+        PeakMemory {
+            heap_bytes: heap().map(|h| h.peak),
+            rss_bytes: if self.rss_reset {
+                rss_high_water()
+            } else {
+                None
+            },
+        }
+    }
+}

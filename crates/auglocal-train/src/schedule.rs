@@ -1,0 +1,76 @@
+//! Learning-rate schedules: the reference's cosine with linear warm-up, or constant.
+
+use serde::{Deserialize, Serialize};
+
+/// Warm-up epochs of every published run.
+pub const WARMUP_EPOCHS: usize = 10;
+
+/// How the learning rate moves from epoch to epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    /// The reference: cosine over the run after `warmup` epochs of linear warm-up from 0.01.
+    Cosine {
+        /// Warm-up epochs (10 in the reference).
+        warmup: usize,
+    },
+    /// The base rate every epoch (short runs, where cosine and warm-up leave little room).
+    Constant,
+}
+
+impl Schedule {
+    /// The reference's schedule.
+    pub const REFERENCE: Schedule = Schedule::Cosine {
+        warmup: WARMUP_EPOCHS,
+    };
+
+    /// Learning rate of epoch `epoch` (from 1) of `epochs` with base rate `lr0`. With `W`
+    /// warm-up epochs (the reference's formula at `W = 10`):
+    /// - `e <= W`: `0.5 lr0 (1 + cos(pi e / E)) (e - 1) / W + 0.01 (W + 1 - e) / W`;
+    /// - `e > W`: `0.5 lr0 (1 + cos(pi e / E))`.
+    pub fn lr(&self, lr0: f64, epoch: usize, epochs: usize) -> f64 {
+        let Schedule::Cosine { warmup } = *self else {
+            return lr0;
+        };
+        let e = epoch as f64;
+        let cosine = 0.5 * lr0 * (1.0 + (std::f64::consts::PI * e / epochs as f64).cos());
+        if epoch <= warmup {
+            let w = warmup as f64;
+            cosine * (e - 1.0) / w + 0.01 * (w + 1.0 - e) / w
+        } else {
+            cosine
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_reference_formula() {
+        // Python: lr0, E = 0.8, 400
+        //   [0.5*lr0*(1+math.cos(math.pi*e/E))*(e-1)/10 + 0.01*(11-e)/10 if e <= 10
+        //    else 0.5*lr0*(1+math.cos(math.pi*e/E)) for e in (1, 2, 10, 11, 200, 400)]
+        let expected = [
+            (1, 0.01),
+            (2, 0.088_995_065_299_266_43),
+            (10, 0.719_890_240_143_926_1),
+            (11, 0.798_508_150_597_176_5),
+            (200, 0.4),
+            (400, 0.0),
+        ];
+        for (e, lr) in expected {
+            let got = Schedule::REFERENCE.lr(0.8, e, 400);
+            assert!((got - lr).abs() < 1e-12, "epoch {e}: {got} vs {lr}");
+        }
+    }
+
+    #[test]
+    fn constant_and_no_warm_up() {
+        assert_eq!(Schedule::Constant.lr(0.05, 7, 10), 0.05);
+        // Pure cosine: 0.75 lr0 at epoch 1 of 3.
+        let c = Schedule::Cosine { warmup: 0 }.lr(0.2, 1, 3);
+        assert!((c - 0.15).abs() < 1e-12, "{c}");
+    }
+}

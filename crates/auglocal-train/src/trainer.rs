@@ -1,0 +1,292 @@
+//! The training step: each module forwards, takes its local loss, backpropagates, steps its
+//! own optimiser, and passes a detached output on, so its graph is freed before the next
+//! module runs.
+
+use std::time::Instant;
+
+use auglocal_aux::Plan;
+use auglocal_data::Loader;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
+
+use crate::TrainError;
+use crate::local::{LocalModule, LocalNetwork};
+use crate::progress::Progress;
+
+/// The optimiser of one module: SGD over its units and its aux net (or head).
+pub type ModuleOptimizer<B> =
+    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, LocalModule<B>, B>;
+
+/// The saved state of one module's optimiser.
+pub type OptimizerRecord<B> = <ModuleOptimizer<B> as Optimizer<LocalModule<B>, B>>::Record;
+
+/// SGD as the reference: Nesterov momentum without dampening, coupled L2 weight decay on every
+/// parameter.
+pub fn sgd_config(momentum: f64, weight_decay: f64) -> SgdConfig {
+    SgdConfig::new()
+        .with_momentum((momentum > 0.0).then_some(MomentumConfig {
+            momentum,
+            // Burn's default is 0.1; PyTorch's, and the reference's, is 0.
+            dampening: 0.0,
+            nesterov: true,
+        }))
+        .with_weight_decay(
+            (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+        )
+}
+
+/// What one step measured, per module (in order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepStats {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Each module's local loss.
+    pub losses: Vec<f32>,
+    /// Each module's correct predictions (its aux head's, or the primary head's for the last).
+    pub correct: Vec<usize>,
+}
+
+impl StepStats {
+    /// The first module whose loss is NaN or infinite, with that loss.
+    pub fn divergence(&self) -> Option<(usize, f32)> {
+        self.losses
+            .iter()
+            .copied()
+            .enumerate()
+            .find(|(_, l)| !l.is_finite())
+    }
+}
+
+/// A network cut into modules, with one optimiser per module.
+pub struct Trainer<B: AutodiffBackend> {
+    network: LocalNetwork<B>,
+    optimizers: Vec<ModuleOptimizer<B>>,
+    loss: CrossEntropyLoss<B>,
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// A trainer for `network`, with a fresh optimiser per module.
+    pub fn new(network: LocalNetwork<B>, sgd: &SgdConfig, device: &B::Device) -> Self {
+        let optimizers = network.modules.iter().map(|_| sgd.init()).collect();
+        Self {
+            network,
+            optimizers,
+            loss: CrossEntropyLossConfig::new().init(device),
+        }
+    }
+
+    /// Builds the network and aux nets of `plan` with fresh weights, seeded.
+    pub fn init(plan: &Plan, sgd: &SgdConfig, seed: u64, device: &B::Device) -> Self {
+        B::seed(device, seed);
+        Self::new(LocalNetwork::init(plan, device), sgd, device)
+    }
+
+    /// The network.
+    pub fn network(&self) -> &LocalNetwork<B> {
+        &self.network
+    }
+
+    /// The loss every module trains on (cross-entropy).
+    pub fn loss(&self) -> &CrossEntropyLoss<B> {
+        &self.loss
+    }
+
+    /// The optimisers' states, one per module.
+    pub fn optimizer_records(&self) -> Vec<OptimizerRecord<B>> {
+        self.optimizers.iter().map(Optimizer::to_record).collect()
+    }
+
+    /// Replaces the network and the optimisers' states (from a checkpoint).
+    pub fn restore(&mut self, network: LocalNetwork<B>, records: Vec<OptimizerRecord<B>>) {
+        self.network = network;
+        self.optimizers = std::mem::take(&mut self.optimizers)
+            .into_iter()
+            .zip(records)
+            .map(|(o, r)| o.load_record(r))
+            .collect();
+    }
+
+    /// One training step on a batch at learning rate `lr`.
+    ///
+    /// For each module in order: forward its units, take its local cross-entropy (through its
+    /// aux net, or the primary head for the last module), backpropagate, step its optimiser
+    /// with exactly its own gradients, and hand a detached output to the next module. With one
+    /// module (`bp`) this is plain end-to-end backprop.
+    ///
+    /// # Shapes
+    /// - images: `[batch, channels, size, size]`
+    /// - targets: `[batch]`
+    pub fn step(&mut self, images: Tensor<B, 4>, targets: Tensor<B, 1, Int>, lr: f64) -> StepStats {
+        let batch = targets.dims()[0];
+        let inner_targets = targets.clone().inner();
+        let modules = std::mem::take(&mut self.network.modules);
+        let mut stepped = Vec::with_capacity(modules.len());
+        let mut measured = Vec::with_capacity(2 * modules.len());
+        let mut x = images;
+        for (module, optimizer) in modules.into_iter().zip(&mut self.optimizers) {
+            let (h, logits, loss) = module.forward_loss(x, targets.clone(), &self.loss);
+            measured.push(loss.clone().inner());
+            measured.push(correct(logits.inner(), inner_targets.clone()));
+            let grads = GradientsParams::from_grads(loss.backward(), &module);
+            stepped.push(optimizer.step(lr, module, grads));
+            // The isolation point: no gradient crosses it, and the module's graph is gone.
+            x = h.detach();
+        }
+        self.network.modules = stepped;
+        // One read of every module's loss and count per step.
+        let values: Vec<f32> = Tensor::cat(measured, 0)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap_or_default();
+        StepStats {
+            batch,
+            losses: values.iter().step_by(2).copied().collect(),
+            correct: values
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|&c| c as usize)
+                .collect(),
+        }
+    }
+
+    /// Trains one epoch (`epoch` from 1) of `loader`'s batches at learning rate `lr`.
+    pub fn train_epoch(
+        &mut self,
+        loader: &Loader<B>,
+        epoch: usize,
+        lr: f64,
+        progress: &mut dyn Progress,
+    ) -> Result<EpochTraining, TrainError> {
+        let start = Instant::now();
+        let n = self.network.modules.len();
+        let (mut loss_sums, mut correct) = (vec![0f64; n], vec![0usize; n]);
+        let mut images = 0;
+        progress.epoch_start(epoch, lr, loader.num_batches());
+        for (step, batch) in loader.epoch(epoch).enumerate() {
+            let batch = batch?;
+            let stats = self.step(batch.images, batch.targets, lr);
+            if let Some((module, loss)) = stats.divergence() {
+                return Err(TrainError::Diverged {
+                    module,
+                    epoch,
+                    step: step + 1,
+                    loss,
+                    lr,
+                    hint: String::new(),
+                });
+            }
+            for k in 0..n {
+                loss_sums[k] += stats.losses[k] as f64 * stats.batch as f64;
+                correct[k] += stats.correct[k];
+            }
+            images += stats.batch;
+            let mean_last = loss_sums[n - 1] / images as f64;
+            progress.step(step + 1, images, mean_last, start.elapsed().as_secs_f64());
+        }
+        let images_f = images.max(1) as f64;
+        Ok(EpochTraining {
+            losses: loss_sums.iter().map(|s| s / images_f).collect(),
+            accuracy: correct[n - 1] as f64 / images_f,
+            aux_accuracy: correct[..n - 1]
+                .iter()
+                .map(|&c| c as f64 / images_f)
+                .collect(),
+            images,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Correct predictions, as a one-element float tensor.
+fn correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+    let batch = targets.dims()[0];
+    logits
+        .argmax(1)
+        .reshape([batch])
+        .equal(targets)
+        .int()
+        .sum()
+        .float()
+}
+
+/// What one epoch of training measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochTraining {
+    /// Mean local loss of each module.
+    pub losses: Vec<f64>,
+    /// Training accuracy of the primary head (BatchNorm in training mode, weights changing).
+    pub accuracy: f64,
+    /// Training accuracy of each aux head, modules `0 .. K - 1`.
+    pub aux_accuracy: Vec<f64>,
+    /// Images seen.
+    pub images: usize,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Accuracy of the primary network (and optionally of every aux head) with BatchNorm in
+/// inference mode, over `batches` (made on the inner, non-autodiff backend).
+pub fn evaluate<B: Backend>(
+    network: &LocalNetwork<B>,
+    batches: impl Iterator<Item = Result<auglocal_data::ImageBatch<B>, auglocal_data::DataError>>,
+    aux: bool,
+) -> Result<Evaluation, TrainError> {
+    let n = network.modules.len();
+    let mut counts = vec![0usize; n];
+    let mut images = 0;
+    for batch in batches {
+        let batch = batch?;
+        let mut measured = Vec::with_capacity(n);
+        let mut x = batch.images;
+        for module in &network.modules {
+            x = module.forward_units(x);
+            if aux || module.is_last() {
+                measured.push(correct(
+                    module.forward_output(x.clone()),
+                    batch.targets.clone(),
+                ));
+            }
+        }
+        let values: Vec<f32> = Tensor::cat(measured, 0)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap_or_default();
+        let offset = n - values.len();
+        for (k, v) in values.iter().enumerate() {
+            counts[k + offset] += *v as usize;
+        }
+        images += batch.targets.dims()[0];
+    }
+    let images_f = images.max(1) as f64;
+    Ok(Evaluation {
+        accuracy: counts[n - 1] as f64 / images_f,
+        aux_accuracy: if aux {
+            counts[..n - 1]
+                .iter()
+                .map(|&c| c as f64 / images_f)
+                .collect()
+        } else {
+            Vec::new()
+        },
+        images,
+    })
+}
+
+/// Test accuracy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Accuracy of the primary network.
+    pub accuracy: f64,
+    /// Accuracy of each aux head (empty unless asked for).
+    pub aux_accuracy: Vec<f64>,
+    /// Images evaluated.
+    pub images: usize,
+}

@@ -1,0 +1,104 @@
+//! Helpers shared by the trainer's tests.
+
+#![allow(dead_code)]
+
+use std::sync::{Mutex, MutexGuard};
+
+use auglocal_aux::{LocalConfig, Plan, Rule};
+use auglocal_model::{Arch, ResNetConfig};
+use burn::backend::{Autodiff, Flex};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+/// The CPU backend with autodiff.
+pub type B = Autodiff<Flex>;
+
+static SEEDED: Mutex<()> = Mutex::new(());
+
+/// Burn's CPU backend has one random generator per process: tests that seed it and rely on
+/// the draws hold this lock.
+pub fn seeded() -> MutexGuard<'static, ()> {
+    SEEDED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A quarter-width ResNet-20 plan for 32x32 images.
+pub fn plan(rule: Rule, k: usize) -> Plan {
+    let network = ResNetConfig::new(Arch::ResNet20)
+        .with_width_multiplier(0.25)
+        .spec()
+        .expect("valid network");
+    Plan::new(&network, &LocalConfig::new(rule, k)).expect("valid plan")
+}
+
+/// Images and targets.
+pub type Batch = (Tensor<B, 4>, Tensor<B, 1, Int>);
+
+/// `n` deterministic batches of `batch` random images with labels 0..9.
+pub fn batches(n: usize, batch: usize) -> Vec<Batch> {
+    let device = Default::default();
+    <B as Backend>::seed(&device, 1234);
+    (0..n)
+        .map(|i| {
+            let images =
+                Tensor::random([batch, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+            let labels: Vec<i64> = (0..batch).map(|j| ((i * 7 + j * 3) % 10) as i64).collect();
+            (
+                images,
+                Tensor::from_data(TensorData::new(labels, [batch]), &device),
+            )
+        })
+        .collect()
+}
+
+struct Collect(Vec<Vec<f32>>);
+
+impl<BB: Backend> ModuleVisitor<BB> for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<BB, D>>) {
+        self.0.push(
+            param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("f32"),
+        );
+    }
+}
+
+/// Every float tensor of a module (parameters and BatchNorm statistics), in visit order.
+pub fn tensors<BB: Backend, M: Module<BB>>(module: &M) -> Vec<Vec<f32>> {
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+struct Trainable(usize);
+
+impl ModuleVisitor<B> for Trainable {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0 += param.is_require_grad() as usize;
+    }
+}
+
+/// Number of trainable tensors of a module (BatchNorm statistics excluded).
+pub fn trainable_tensors<M: Module<B>>(module: &M) -> usize {
+    let mut c = Trainable(0);
+    module.visit(&mut c);
+    c.0
+}
+
+/// Largest absolute difference between two tensor lists of the same layout.
+pub fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "same number of tensors");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "same tensor sizes");
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max)
+        })
+        .fold(0.0, f32::max)
+}

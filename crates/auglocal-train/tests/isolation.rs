@@ -1,0 +1,94 @@
+//! Gradient isolation: a module's loss reaches its own units and aux net, and nothing else.
+
+mod common;
+
+use auglocal_aux::Rule;
+use auglocal_train::{LocalNetwork, Trainer, sgd_config};
+use burn::optim::{GradientsParams, Optimizer};
+use common::{B, batches, plan, tensors};
+
+/// Parameters of each module that receive a gradient from the loss of module `k`.
+fn reached(
+    network: &LocalNetwork<B>,
+    k: usize,
+    isolate: bool,
+    batch: &common::Batch,
+) -> Vec<usize> {
+    let (images, targets) = batch.clone();
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&Default::default());
+    let mut losses = network.losses(images, targets, &loss, isolate);
+    let mut grads = losses.swap_remove(k).backward();
+    network
+        .modules
+        .iter()
+        .map(|m| GradientsParams::from_module(&mut grads, m).len())
+        .collect()
+}
+
+#[test]
+fn each_local_loss_reaches_only_its_own_module() {
+    let _guard = common::seeded();
+    let device = Default::default();
+    let plan = plan(Rule::AugLocal, 8);
+    let data = batches(2, 8);
+    // One real training step first, so the check runs on trained state.
+    let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 3, &device);
+    trainer.step(data[0].0.clone(), data[0].1.clone(), 0.05);
+    let network = trainer.network().clone();
+    let n = network.modules.len();
+    assert_eq!(n, 6, "ResNet-20, K = 8, d = 2: 6 modules");
+    for k in 0..n {
+        let counts = reached(&network, k, true, &data[1]);
+        for (j, &c) in counts.iter().enumerate() {
+            if j == k {
+                let trainable = common::trainable_tensors(&network.modules[k]);
+                assert_eq!(
+                    c, trainable,
+                    "every parameter of module {k} gets a gradient"
+                );
+            } else {
+                assert_eq!(c, 0, "module {j} got gradients from the loss of module {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn without_the_detach_earlier_modules_would_receive_gradients() {
+    let _guard = common::seeded();
+    let plan = plan(Rule::AugLocal, 8);
+    let data = batches(1, 8);
+    let network = LocalNetwork::<B>::init(&plan, &Default::default());
+    let last = network.modules.len() - 1;
+    let counts = reached(&network, last, false, &data[0]);
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "every module is reached: {counts:?}"
+    );
+}
+
+#[test]
+fn a_step_with_one_local_loss_changes_only_that_module() {
+    let _guard = common::seeded();
+    let plan = plan(Rule::Greedy, 5);
+    let data = batches(1, 8);
+    let network = LocalNetwork::<B>::init(&plan, &Default::default());
+    let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&Default::default());
+    let k = 2;
+    let (images, targets) = data[0].clone();
+    let mut losses = network.losses(images, targets, &loss, true);
+    let grads = GradientsParams::from_grads(losses.swap_remove(k).backward(), &network);
+    // One optimiser over the whole network, with weight decay: only parameters with a
+    // gradient are stepped.
+    let mut optim = sgd_config(0.9, 1e-4).init::<B, LocalNetwork<B>>();
+    let before: Vec<_> = network.modules.iter().map(tensors).collect();
+    let after = optim.step(0.1, network, grads);
+    for (j, (old, new)) in before
+        .iter()
+        .zip(after.modules.iter().map(tensors))
+        .enumerate()
+    {
+        let changed = common::max_diff(old, &new) > 0.0;
+        assert_eq!(changed, j == k, "module {j} changed: {changed}");
+    }
+}

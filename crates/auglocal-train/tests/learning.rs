@@ -1,0 +1,90 @@
+//! Learning on real images: Fashion-MNIST (fetched by scripts/fetch-data.sh), a quarter-width
+//! ResNet-20, 2,000 training images, 3 epochs of batch 16, 500 test images. Chance is 10%.
+//!
+//! The schedule is the reference's cosine without warm-up: lr 0.03, 0.01, then 0 in the last
+//! epoch, as the reference's own last epoch (cosine at e = E). That last epoch matters at this
+//! budget: BatchNorm's running statistics lag the fast-changing weights (method doc, section 6),
+//! and with a constant rate AugLocal's inference-mode test accuracy swung from 20% to 48% with
+//! the seed while its training accuracy stayed near 50%. Measured here with this setting:
+//! AugLocal (K = 8, d = 2) 61.6% and 62.2% for seeds 0 and 1. The bar, 40%, is four times
+//! chance with a wide margin.
+
+mod common;
+
+use std::path::PathBuf;
+
+use auglocal_aux::Rule;
+use auglocal_data::DatasetName;
+use auglocal_model::Arch;
+use auglocal_train::progress::Silent;
+use auglocal_train::{Run, Schedule, TrainConfig};
+use burn::backend::{Autodiff, Flex};
+
+const BAR: f64 = 0.40;
+
+fn fashion_mnist() -> Option<PathBuf> {
+    let dir = std::env::var_os("AUGLOCAL_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"))
+        .join("fashion-mnist");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let message = format!("{} is missing: run scripts/fetch-data.sh", dir.display());
+    if std::env::var("AUGLOCAL_REQUIRE_DATA").is_ok_and(|v| v == "1") {
+        panic!("{message} (AUGLOCAL_REQUIRE_DATA=1)");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED learning test: {message} ***\n"
+    );
+    None
+}
+
+fn learns(rule: Rule, k: Option<usize>) {
+    let Some(data_dir) = fashion_mnist() else {
+        return;
+    };
+    let _guard = common::seeded();
+    let out = std::env::temp_dir().join(format!("auglocal-learning-{rule}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let config = TrainConfig {
+        arch: Arch::ResNet20,
+        width: 0.25,
+        rule,
+        k,
+        depth: 2,
+        dataset: DatasetName::FashionMnist,
+        data_dir: Some(data_dir),
+        train_limit: Some(2_000),
+        test_limit: Some(500),
+        epochs: 3,
+        batch: 16,
+        lr: 0.04,
+        schedule: Schedule::Cosine { warmup: 0 },
+        ..TrainConfig::default()
+    };
+    let mut run = Run::<Autodiff<Flex>>::create(config, &out, &Default::default()).expect("run");
+    let metrics = run.train(&mut Silent).expect("trains");
+    let last = metrics.last().expect("two epochs");
+    assert_eq!((last.epoch, last.test_images), (3, 500));
+    assert!(
+        last.test_accuracy > BAR,
+        "{rule}: test accuracy {:.1}% is not above {:.0}%",
+        100.0 * last.test_accuracy,
+        100.0 * BAR
+    );
+    assert!(last.loss.iter().all(|l| l.is_finite()));
+    std::fs::remove_dir_all(out).expect("clean up");
+}
+
+#[test]
+fn auglocal_learns_fashion_mnist() {
+    learns(Rule::AugLocal, Some(8));
+}
+
+#[test]
+fn backprop_learns_fashion_mnist() {
+    learns(Rule::Bp, None);
+}
