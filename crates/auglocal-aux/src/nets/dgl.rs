@@ -1,7 +1,7 @@
 //! DGL's auxiliary head (Belilovsky et al. 2020), as the AugLocal reference builds it.
 
 use auglocal_model::cost::{self, Cost};
-use auglocal_model::nn::conv2d_config;
+use auglocal_model::nn::{BatchNorm2d, BatchNorm2dConfig, conv2d_config};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -60,7 +60,7 @@ impl DglHeadConfig {
             convs: (0..DGL_CONV_LAYERS)
                 .map(|_| ConvBn {
                     conv: conv2d_config(c, c, 1, 1).init(device),
-                    bn: BatchNormConfig::new(c).init(device),
+                    bn: BatchNorm2dConfig::new(c).init(device),
                 })
                 .collect(),
             mlp_pool: AdaptiveAvgPool2dConfig::new([self.mlp_pool_size(); 2]).init(),
@@ -81,7 +81,7 @@ pub struct ConvBn<B: Backend> {
     /// The 1x1 convolution.
     pub conv: Conv2d<B>,
     /// Its BatchNorm.
-    pub bn: BatchNorm<B>,
+    pub bn: BatchNorm2d<B>,
 }
 
 /// A Linear layer (no bias) + BatchNorm1d, followed by ReLU in the forward pass.

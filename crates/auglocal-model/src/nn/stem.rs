@@ -3,11 +3,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::conv2d_config;
+use super::{BatchNorm2d, BatchNorm2dConfig, conv2d_config};
 
 /// Configuration of a [`Stem`].
 #[derive(Config, Debug)]
@@ -23,7 +22,7 @@ impl StemConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Stem<B> {
         Stem {
             conv: conv2d_config(self.in_channels, self.out_width, 3, 1).init(device),
-            bn: BatchNormConfig::new(self.out_width).init(device),
+            bn: BatchNorm2dConfig::new(self.out_width).init(device),
         }
     }
 }
@@ -34,7 +33,7 @@ pub struct Stem<B: Backend> {
     /// The 3x3 convolution.
     pub conv: Conv2d<B>,
     /// Its BatchNorm.
-    pub bn: BatchNorm<B>,
+    pub bn: BatchNorm2d<B>,
 }
 
 impl<B: Backend> Stem<B> {
