@@ -1,9 +1,12 @@
 //! `auglocal`: plan, train and benchmark supervised local learning (AugLocal, ICLR 2024).
 
 mod args;
+mod bench;
 mod data;
+mod device;
 mod format;
 mod plan;
+mod plot;
 mod train;
 
 use std::process::ExitCode;
@@ -47,6 +50,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate the latest checkpoint of a run directory on its test set.
     Eval(train::EvalArgs),
+    /// Measure training speed and peak memory of each rule on the same batches, with the
+    /// ratios to backprop (each rule in a process of its own).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Data(args) => data::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => train::eval(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,6 +78,7 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
     let bad_input = err.chain().any(|e| {
         e.is::<PlanError>()
             || e.is::<ModelError>()
+            || e.is::<device::MissingBackend>()
             || e.downcast_ref::<TrainError>()
                 .is_some_and(TrainError::is_bad_input)
     });

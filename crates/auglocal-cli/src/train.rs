@@ -8,14 +8,12 @@ use auglocal_data::DatasetName;
 use auglocal_model::Arch;
 use auglocal_train::progress::Console;
 use auglocal_train::{Run, Schedule, TrainConfig};
-use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use crate::args::Pyramid;
+use crate::device::{BackendJob, Device, dispatch};
 use crate::format::{ratio, thousands};
-
-/// The training backend: Burn's CPU backend under autodiff.
-type B = Autodiff<Flex>;
 
 /// Flags of `auglocal train`. Each overrides the value of `--config FILE`, which overrides the
 /// defaults shown.
@@ -29,6 +27,11 @@ pub struct TrainArgs {
     /// directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Where to train: cpu, wgpu, or cuda[:N] (GPU backends need the matching cargo feature)
+    /// [default: cpu].
+    #[arg(long)]
+    device: Option<Device>,
 
     /// Run directory [default: runs/<arch>-<rule>-<dataset>, numbered if it exists].
     #[arg(long, value_name = "DIR")]
@@ -107,8 +110,13 @@ pub enum ScheduleKind {
 }
 
 impl TrainArgs {
+    /// No flag but perhaps `--device`: the demo.
     fn is_empty(&self) -> bool {
-        *self == TrainArgs::default()
+        *self
+            == TrainArgs {
+                device: self.device,
+                ..TrainArgs::default()
+            }
     }
 
     /// The configuration: defaults, then `--config`, then each flag given.
@@ -201,20 +209,36 @@ fn default_out(c: &TrainConfig) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(base))
 }
 
-/// Trains, or resumes.
+/// Trains, or resumes, on the device `--device` names.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let device = Default::default();
+    dispatch(args.device.unwrap_or_default(), TrainJob(args))
+}
+
+struct TrainJob<'a>(&'a TrainArgs);
+
+impl BackendJob for TrainJob<'_> {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        train_on::<B>(self.0, &device)
+    }
+}
+
+fn train_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<()> {
     let mut run = if let Some(dir) = &args.resume {
         let only_resume = TrainArgs {
             resume: args.resume.clone(),
+            device: args.device,
             ..TrainArgs::default()
         };
         if *args != only_resume {
             bail!(auglocal_train::TrainError::Config(
-                "--resume takes no other flag: the run continues with its own config.json".into()
+                "--resume takes no other flag but --device: the run continues with its own \
+                 config.json"
+                    .into()
             ));
         }
-        let run = Run::<B>::resume(dir, &device)?;
+        let run = Run::<B>::resume(dir, device)?;
         eprintln!(
             "Resuming {} after epoch {} of {}",
             dir.display(),
@@ -238,7 +262,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 default_out(&config)
             }
         });
-        Run::<B>::create(config, &out, &device)?
+        Run::<B>::create(config, &out, device)?
     };
     describe(&run);
     let metrics = run.train(&mut Console::default())?;
@@ -259,7 +283,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn describe(run: &Run<B>) {
+fn describe<B: AutodiffBackend>(run: &Run<B>) {
     let c = run.config();
     let plan = run.plan();
     let net = &plan.network;
@@ -317,6 +341,9 @@ fn describe(run: &Run<B>) {
 pub struct EvalArgs {
     /// The run directory.
     run_dir: PathBuf,
+    /// Where to evaluate: cpu, wgpu or cuda[:N] [default: cpu].
+    #[arg(long, default_value = "cpu")]
+    device: Device,
     /// Also report every aux head's test accuracy.
     #[arg(long)]
     aux_accuracy: bool,
@@ -324,8 +351,21 @@ pub struct EvalArgs {
 
 /// Evaluates a run's latest checkpoint on its test set.
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let device = Default::default();
-    let run = Run::<B>::resume(&args.run_dir, &device)?;
+    dispatch(args.device, EvalJob(args))
+}
+
+struct EvalJob<'a>(&'a EvalArgs);
+
+impl BackendJob for EvalJob<'_> {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        eval_on::<B>(self.0, &device)
+    }
+}
+
+fn eval_on<B: AutodiffBackend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
+    let run = Run::<B>::resume(&args.run_dir, device)?;
     if run.completed() == 0 {
         bail!("{} has no checkpoint yet", args.run_dir.display());
     }

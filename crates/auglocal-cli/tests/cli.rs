@@ -323,3 +323,76 @@ fn train_refuses_bad_configurations_before_any_work() {
         stderr(&out)
     );
 }
+
+#[test]
+fn bench_measures_each_rule_apart_and_draws_a_chart() {
+    let dir = temp("bench");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (json, png) = (dir.join("bench.json"), dir.join("bench.png"));
+    let out = auglocal(&[
+        "bench",
+        "--arch",
+        "resnet20",
+        "--width",
+        "0.25",
+        "--rules",
+        "bp,auglocal",
+        "--k",
+        "6",
+        "--batch",
+        "8",
+        "--steps",
+        "2",
+        "--save-json",
+        json.to_str().expect("utf-8"),
+        "--plot",
+        png.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table.contains("| bp | - | 1 |") && table.contains("| auglocal | 6 | 4 |"),
+        "{table}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert!(r["peak_heap_bytes"].as_u64().is_some_and(|b| b > 0), "{r}");
+        assert_eq!(r["step_seconds"].as_array().map(Vec::len), Some(2));
+    }
+    assert_eq!(report["ratios_to_bp"][0]["images_per_second"], 1.0);
+    let bytes = std::fs::read(&png).expect("chart");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG file");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn gpu_script_runs_end_to_end_on_the_cpu_with_tiny_settings() {
+    let dir = temp("gpu-script");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gpu-bench.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(&dir)
+        .env("AUGLOCAL_BIN", env!("CARGO_BIN_EXE_auglocal"))
+        .env("AUGLOCAL_DEVICE", "cpu")
+        .env("AUGLOCAL_BATCH", "4")
+        .env("AUGLOCAL_STEPS", "1")
+        .env("AUGLOCAL_WIDTH", "0.125")
+        .output()
+        .expect("bash runs the script");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(dir.join("README.md")).expect("summary");
+    for name in ["resnet32", "resnet110"] {
+        assert!(summary.contains(&format!("## {name}")), "{summary}");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("json"),
+        )
+        .expect("parse");
+        assert_eq!(report["results"][1]["rule"], "auglocal");
+    }
+    assert!(summary.contains("| auglocal | 55 | 52 |"), "{summary}");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}

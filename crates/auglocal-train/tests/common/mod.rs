@@ -6,13 +6,17 @@ use std::sync::{Mutex, MutexGuard};
 
 use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_model::{Arch, ResNetConfig};
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
-/// The CPU backend with autodiff.
-pub type B = Autodiff<Flex>;
+/// The backend under test, with autodiff: the CPU one, or WGPU with `--features wgpu`.
+#[cfg(not(feature = "wgpu"))]
+pub type B = Autodiff<burn::backend::Flex>;
+/// The backend under test, with autodiff: the CPU one, or WGPU with `--features wgpu`.
+#[cfg(feature = "wgpu")]
+pub type B = Autodiff<burn::backend::Wgpu>;
 
 static SEEDED: Mutex<()> = Mutex::new(());
 

@@ -1,0 +1,53 @@
+//! One training step per rule: ResNet-20 at batch 16 on CIFAR-size images, through the
+//! trainer (forward, local losses, backward, per-module SGD steps).
+//!
+//! Run with `cargo bench --bench train_step`; criterion reports images per second.
+
+use std::hint::black_box;
+
+use auglocal::aux::{LocalConfig, Plan, Rule};
+use auglocal::burn::backend::{Autodiff, Flex};
+use auglocal::burn::data::dataloader::batcher::Batcher;
+use auglocal::data::{ImageBatch, ImageBatcher, ImageSource, Normalize, Synthetic};
+use auglocal::model::{Arch, ResNetConfig};
+use auglocal::train::{Trainer, sgd_config};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+type B = Autodiff<Flex>;
+
+const BATCH: usize = 16;
+
+fn batch() -> ImageBatch<B> {
+    let images = Synthetic::new(BATCH, 10, 32, 0);
+    let samples = (0..BATCH)
+        .map(|i| images.load(i).expect("in range"))
+        .collect();
+    ImageBatcher {
+        normalize: Normalize::HALF,
+    }
+    .batch(samples, &Default::default())
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("train_step");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    let network = ResNetConfig::new(Arch::ResNet20).spec().expect("network");
+    for (rule, k) in [
+        (Rule::Bp, 1),
+        (Rule::Greedy, 10),
+        (Rule::Dgl, 10),
+        (Rule::AugLocal, 10),
+    ] {
+        let plan = Plan::new(&network, &LocalConfig::new(rule, k)).expect("plan");
+        let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &Default::default());
+        let data = batch();
+        group.bench_function(format!("resnet20/{rule}"), |b| {
+            b.iter(|| black_box(trainer.step(data.images.clone(), data.targets.clone(), 0.05)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,340 @@
+//! `auglocal bench`: speed and peak training memory of each rule, with ratios to backprop.
+//!
+//! Each rule is measured in a child process of its own (this binary with `--single`), so no
+//! rule's allocations, allocator caches or RSS high-water mark can pollute another's. Every
+//! rule trains on the same batches: synthetic CIFAR-size images, identical across rules and
+//! runs.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use auglocal_aux::{LocalConfig, Plan, Rule};
+use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
+use auglocal_model::{Arch, ResNetConfig};
+use auglocal_train::memory::Meter;
+use auglocal_train::{Trainer, sgd_config};
+use burn::data::dataloader::batcher::Batcher;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::args::Pyramid;
+use crate::device::{BackendJob, Device, dispatch};
+use crate::plot;
+
+/// Flags of `auglocal bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The primary network.
+    #[arg(long, default_value = "resnet32")]
+    arch: Arch,
+    /// Width multiplier of the network.
+    #[arg(long, default_value_t = 1.0)]
+    width: f64,
+    /// Rules to measure, comma-separated; ratios are taken to bp when it is among them.
+    #[arg(long, default_value = "bp,greedy,auglocal", value_delimiter = ',')]
+    rules: Vec<Rule>,
+    /// K, the number of local modules [default: the number of units].
+    #[arg(long, short = 'k')]
+    k: Option<usize>,
+    /// d, the aux depth (auglocal).
+    #[arg(long, short = 'd', default_value_t = 2)]
+    depth: usize,
+    /// c, the pyramid coefficient, or "none" (auglocal).
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
+    pyramid: Pyramid,
+    /// Images per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Measured steps per rule (images/s is their median).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Unmeasured steps first (allocator and optimiser state warm up).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Where to run: cpu, wgpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    save_json: Option<PathBuf>,
+    /// Also draw a bar chart of memory and speed per rule into this PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
+    /// Measure the single rule given, in this process, and print its JSON (used by the
+    /// parent process).
+    #[arg(long, hide = true)]
+    single: bool,
+}
+
+/// One rule's measurement.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuleResult {
+    /// The rule.
+    pub rule: Rule,
+    /// K as planned.
+    pub k: usize,
+    /// Gradient-isolated modules.
+    pub modules: usize,
+    /// Seconds of each measured step.
+    pub step_seconds: Vec<f64>,
+    /// Batch size over the median step time.
+    pub images_per_second: f64,
+    /// Peak live heap bytes over warm-up and measured steps (the counting allocator).
+    pub peak_heap_bytes: Option<u64>,
+    /// Resident-set high-water mark over the same steps.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// The whole benchmark.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Network.
+    pub arch: Arch,
+    /// Width multiplier.
+    pub width: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// Measured steps per rule.
+    pub steps: usize,
+    /// Warm-up steps per rule.
+    pub warmup: usize,
+    /// Device.
+    pub device: String,
+    /// One entry per rule, in the order asked.
+    pub results: Vec<RuleResult>,
+    /// Each rule's value over bp's (`images_per_second`, `peak_heap`, `peak_rss`), when bp
+    /// was measured.
+    pub ratios_to_bp: Vec<Ratios>,
+}
+
+/// A rule's measurements over bp's, from the same run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ratios {
+    /// The rule.
+    pub rule: Rule,
+    /// Images/s over bp's.
+    pub images_per_second: f64,
+    /// Peak heap over bp's.
+    pub peak_heap: Option<f64>,
+    /// Peak RSS over bp's.
+    pub peak_rss: Option<f64>,
+}
+
+/// Runs the benchmark (or, with `--single`, one rule of it).
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.steps == 0 || args.batch == 0 {
+        bail!(auglocal_train::TrainError::Config(
+            "--steps and --batch must be at least 1".into()
+        ));
+    }
+    if args.single {
+        let [rule] = args.rules[..] else {
+            bail!("--single measures exactly one rule");
+        };
+        let result = dispatch(args.device, Single { args, rule })?;
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    // Check every plan before any measurement.
+    for &rule in &args.rules {
+        plan(args, rule)?;
+    }
+    let mut results = Vec::new();
+    for &rule in &args.rules {
+        eprintln!(
+            "measuring {rule} ({} + {} steps of batch {})...",
+            args.warmup, args.steps, args.batch
+        );
+        results.push(child(args, rule)?);
+    }
+    let report = report(args, results);
+    if let Some(path) = &args.save_json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", markdown(&report));
+    }
+    if let Some(path) = &args.plot {
+        plot::bench_chart(&report, path).with_context(|| format!("drawing {}", path.display()))?;
+        eprintln!("chart written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
+    let network = ResNetConfig::new(args.arch)
+        .with_width_multiplier(args.width)
+        .spec()?;
+    let k = args.k.unwrap_or(network.num_units());
+    let config = LocalConfig::new(rule, k)
+        .with_depth(args.depth)
+        .with_pyramid(args.pyramid.0);
+    Ok(Plan::new(&network, &config)?)
+}
+
+/// Runs this binary with `--single` for one rule and reads its JSON.
+fn child(args: &BenchArgs, rule: Rule) -> Result<RuleResult> {
+    let exe = std::env::current_exe().context("locating the auglocal binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["bench", "--single", "--rules", rule.name()])
+        .args([
+            "--arch",
+            args.arch.name(),
+            "--width",
+            &args.width.to_string(),
+        ])
+        .args([
+            "--depth",
+            &args.depth.to_string(),
+            "--pyramid",
+            &args.pyramid.to_string(),
+        ])
+        .args([
+            "--batch",
+            &args.batch.to_string(),
+            "--steps",
+            &args.steps.to_string(),
+        ])
+        .args([
+            "--warmup",
+            &args.warmup.to_string(),
+            "--device",
+            &args.device.to_string(),
+        ]);
+    if let Some(k) = args.k {
+        cmd.args(["--k", &k.to_string()]);
+    }
+    let out = cmd.output().context("starting the measurement process")?;
+    if !out.status.success() {
+        bail!(
+            "measuring {rule} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("reading the measurement of {rule}"))
+}
+
+struct Single<'a> {
+    args: &'a BenchArgs,
+    rule: Rule,
+}
+
+impl BackendJob for Single<'_> {
+    type Output = RuleResult;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<RuleResult> {
+        let args = self.args;
+        let plan = plan(args, self.rule)?;
+        let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &device);
+        let images = Synthetic::new(args.batch * (args.warmup + args.steps), 10, 32, 7);
+        let batcher = ImageBatcher {
+            normalize: Normalize::HALF,
+        };
+        let meter = Meter::start();
+        let mut step_seconds = Vec::with_capacity(args.steps);
+        for step in 0..args.warmup + args.steps {
+            let samples = (step * args.batch..(step + 1) * args.batch)
+                .map(|i| images.load(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let batch = Batcher::<B, _, _>::batch(&batcher, samples, &device);
+            let start = Instant::now();
+            // The step reads every module's loss, so it returns once the device is done.
+            trainer.step(batch.images, batch.targets, 0.05);
+            if step >= args.warmup {
+                step_seconds.push(start.elapsed().as_secs_f64());
+            }
+        }
+        let peak = meter.peak();
+        let mut sorted = step_seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        Ok(RuleResult {
+            rule: self.rule,
+            k: plan.config.k,
+            modules: plan.num_modules(),
+            step_seconds,
+            images_per_second: args.batch as f64 / median,
+            peak_heap_bytes: peak.heap_bytes,
+            peak_rss_bytes: peak.rss_bytes,
+        })
+    }
+}
+
+fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
+    let bp = results.iter().find(|r| r.rule == Rule::Bp).cloned();
+    let div = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
+        _ => None,
+    };
+    let ratios_to_bp = bp
+        .map(|bp| {
+            results
+                .iter()
+                .map(|r| Ratios {
+                    rule: r.rule,
+                    images_per_second: r.images_per_second / bp.images_per_second,
+                    peak_heap: div(r.peak_heap_bytes, bp.peak_heap_bytes),
+                    peak_rss: div(r.peak_rss_bytes, bp.peak_rss_bytes),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    BenchReport {
+        arch: args.arch,
+        width: args.width,
+        batch: args.batch,
+        steps: args.steps,
+        warmup: args.warmup,
+        device: args.device.to_string(),
+        results,
+        ratios_to_bp,
+    }
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map_or("n/a".into(), |b| format!("{:.0}", b as f64 / 1_048_576.0))
+}
+
+fn times(r: Option<f64>) -> String {
+    r.map_or("".into(), |r| format!("{r:.2}x"))
+}
+
+/// The report as a Markdown table.
+pub fn markdown(report: &BenchReport) -> String {
+    let mut out = format!(
+        "{} (width {}), batch {}, median of {} steps after {} warm-up, device {}\n\n",
+        report.arch, report.width, report.batch, report.steps, report.warmup, report.device
+    );
+    out += "| rule | K | modules | images/s | vs bp | peak heap MiB | vs bp | peak RSS MiB | vs bp |\n";
+    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for r in &report.results {
+        let ratio = report.ratios_to_bp.iter().find(|x| x.rule == r.rule);
+        out += &format!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
+            r.rule,
+            if r.rule == Rule::Bp {
+                "-".into()
+            } else {
+                r.k.to_string()
+            },
+            r.modules,
+            r.images_per_second,
+            times(ratio.map(|x| x.images_per_second)),
+            mib(r.peak_heap_bytes),
+            times(ratio.and_then(|x| x.peak_heap)),
+            mib(r.peak_rss_bytes),
+            times(ratio.and_then(|x| x.peak_rss)),
+        );
+    }
+    out
+}
