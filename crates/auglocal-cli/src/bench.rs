@@ -21,7 +21,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::args::Pyramid;
-use crate::device::{BackendJob, Device, dispatch};
+use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
 use crate::plot;
 
 /// Flags of `auglocal bench`.
@@ -89,6 +89,11 @@ pub struct RuleResult {
     pub peak_heap_bytes: Option<u64>,
     /// Resident-set high-water mark over the same steps.
     pub peak_rss_bytes: Option<u64>,
+    /// GPU backends: bytes CubeCL's memory pools reserved on the device after the steps, the
+    /// high-water mark of what they needed (pools keep their reservations; padding included).
+    /// `None` on the CPU backend.
+    #[serde(default)]
+    pub device_memory_bytes: Option<u64>,
 }
 
 /// The whole benchmark.
@@ -124,6 +129,9 @@ pub struct Ratios {
     pub peak_heap: Option<f64>,
     /// Peak RSS over bp's.
     pub peak_rss: Option<f64>,
+    /// Device memory over bp's (GPU backends).
+    #[serde(default)]
+    pub device_memory: Option<f64>,
 }
 
 /// Runs the benchmark (or, with `--single`, one rule of it).
@@ -232,7 +240,11 @@ struct Single<'a> {
 impl BackendJob for Single<'_> {
     type Output = RuleResult;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<RuleResult> {
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        memory: DeviceMemory,
+    ) -> Result<RuleResult> {
         let args = self.args;
         let plan = plan(args, self.rule)?;
         let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &device);
@@ -255,6 +267,7 @@ impl BackendJob for Single<'_> {
             }
         }
         let peak = meter.peak();
+        let device_memory_bytes = memory();
         let mut sorted = step_seconds.clone();
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
@@ -266,6 +279,7 @@ impl BackendJob for Single<'_> {
             images_per_second: args.batch as f64 / median,
             peak_heap_bytes: peak.heap_bytes,
             peak_rss_bytes: peak.rss_bytes,
+            device_memory_bytes,
         })
     }
 }
@@ -285,6 +299,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
                     images_per_second: r.images_per_second / bp.images_per_second,
                     peak_heap: div(r.peak_heap_bytes, bp.peak_heap_bytes),
                     peak_rss: div(r.peak_rss_bytes, bp.peak_rss_bytes),
+                    device_memory: div(r.device_memory_bytes, bp.device_memory_bytes),
                 })
                 .collect()
         })
@@ -315,12 +330,23 @@ pub fn markdown(report: &BenchReport) -> String {
         "{} (width {}), batch {}, median of {} steps after {} warm-up, device {}\n\n",
         report.arch, report.width, report.batch, report.steps, report.warmup, report.device
     );
-    out += "| rule | K | modules | images/s | vs bp | peak heap MiB | vs bp | peak RSS MiB | vs bp |\n";
-    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    let device = report
+        .results
+        .iter()
+        .any(|r| r.device_memory_bytes.is_some());
+    out +=
+        "| rule | K | modules | images/s | vs bp | peak heap MiB | vs bp | peak RSS MiB | vs bp |";
+    out += if device {
+        " device MiB | vs bp |\n"
+    } else {
+        "\n"
+    };
+    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+    out += if device { "---:|---:|\n" } else { "\n" };
     for r in &report.results {
         let ratio = report.ratios_to_bp.iter().find(|x| x.rule == r.rule);
         out += &format!(
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             r.rule,
             if r.rule == Rule::Bp {
                 "-".into()
@@ -335,6 +361,14 @@ pub fn markdown(report: &BenchReport) -> String {
             mib(r.peak_rss_bytes),
             times(ratio.and_then(|x| x.peak_rss)),
         );
+        if device {
+            out += &format!(
+                " {} | {} |",
+                mib(r.device_memory_bytes),
+                times(ratio.and_then(|x| x.device_memory))
+            );
+        }
+        out += "\n";
     }
     out
 }

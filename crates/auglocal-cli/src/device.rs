@@ -59,22 +59,42 @@ pub struct MissingBackend {
     backend: &'static str,
 }
 
+/// Bytes of device memory that the backend's allocator holds now, where it says (`None` on
+/// the CPU backend, whose memory the heap and RSS figures cover).
+pub type DeviceMemory<'a> = &'a dyn Fn() -> Option<u64>;
+
 /// Work that runs on any autodiff backend.
 pub trait BackendJob {
     /// What the work returns.
     type Output;
-    /// Runs the work on backend `B` and `device`.
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+    /// Runs the work on backend `B` and `device`; `memory` reads the device's memory.
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        memory: DeviceMemory,
+    ) -> Result<Self::Output>;
+}
+
+/// Bytes reserved by CubeCL's memory pools on `device`. The pools keep what they reserve, so
+/// after some work this is the high-water mark of the memory they needed (padding included).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn cubecl_reserved<R: cubecl_runtime::runtime::Runtime>(device: &R::Device) -> Option<u64> {
+    R::client(device)
+        .memory_usage()
+        .ok()
+        .map(|u| u.bytes_reserved)
 }
 
 /// Runs `job` on the backend and device `device` names.
 pub fn dispatch<J: BackendJob>(device: Device, job: J) -> Result<J::Output> {
     match device {
-        Device::Cpu => job.run::<Autodiff<Flex>>(Default::default()),
+        Device::Cpu => job.run::<Autodiff<Flex>>(Default::default(), &|| None),
         Device::Wgpu => {
             #[cfg(feature = "wgpu")]
             {
-                job.run::<Autodiff<burn::backend::Wgpu>>(Default::default())
+                use burn::backend::wgpu::{WgpuDevice, WgpuRuntime};
+                let memory = || cubecl_reserved::<WgpuRuntime>(&WgpuDevice::default());
+                job.run::<Autodiff<burn::backend::Wgpu>>(WgpuDevice::default(), &memory)
             }
             #[cfg(not(feature = "wgpu"))]
             {
@@ -85,9 +105,10 @@ pub fn dispatch<J: BackendJob>(device: Device, job: J) -> Result<J::Output> {
         Device::Cuda(index) => {
             #[cfg(feature = "cuda")]
             {
-                job.run::<Autodiff<burn::backend::Cuda>>(burn::backend::cuda::CudaDevice::new(
-                    index,
-                ))
+                use burn::backend::cuda::CudaDevice;
+                let memory =
+                    || cubecl_reserved::<cubecl_cuda::CudaRuntime>(&CudaDevice::new(index));
+                job.run::<Autodiff<burn::backend::Cuda>>(CudaDevice::new(index), &memory)
             }
             #[cfg(not(feature = "cuda"))]
             {

@@ -12,7 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use crate::args::Pyramid;
-use crate::device::{BackendJob, Device, dispatch};
+use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
 use crate::format::{ratio, thousands};
 
 /// Flags of `auglocal train`. Each overrides the value of `--config FILE`, which overrides the
@@ -219,7 +219,7 @@ struct TrainJob<'a>(&'a TrainArgs);
 impl BackendJob for TrainJob<'_> {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
         train_on::<B>(self.0, &device)
     }
 }
@@ -359,7 +359,7 @@ struct EvalJob<'a>(&'a EvalArgs);
 impl BackendJob for EvalJob<'_> {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
         eval_on::<B>(self.0, &device)
     }
 }
