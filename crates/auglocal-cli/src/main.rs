@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod compare;
 mod data;
 mod device;
 mod format;
@@ -53,6 +54,9 @@ enum Command {
     /// Measure training speed and peak memory of each rule on the same batches, with the
     /// ratios to backprop (each rule in a process of its own).
     Bench(bench::BenchArgs),
+    /// Compare run directories: final test accuracy, aux-head accuracies, memory and speed,
+    /// as a table, JSON and charts.
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => train::eval(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Compare(args) => compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -134,3 +134,131 @@ fn label(rules: &[String], x: f64) -> String {
     }
     rules.get(i as usize).cloned().unwrap_or_default()
 }
+
+/// One colour per rule, in the order of [`auglocal_aux::Rule::ALL`] (bp, greedy, dgl, auglocal).
+const RULE_COLORS: [RGBColor; 4] = [
+    RGBColor(0, 0, 0),
+    RGBColor(230, 120, 0),
+    RGBColor(30, 90, 200),
+    RGBColor(0, 150, 60),
+];
+
+fn color(rule: auglocal_aux::Rule) -> RGBColor {
+    let i = auglocal_aux::Rule::ALL
+        .iter()
+        .position(|r| *r == rule)
+        .unwrap_or(0);
+    RULE_COLORS[i % RULE_COLORS.len()]
+}
+
+/// Test accuracy (%) against budget (training images processed), one line per rule.
+pub fn accuracy_by_budget(runs: &[crate::compare::RunSummary], path: &Path) -> Result<()> {
+    register()?;
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let most = runs.iter().map(|r| r.budget).max().unwrap_or(1) as f64 * 1.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("test accuracy against training budget", ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..most, 0.0..100.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("training images processed (images x epochs)")
+        .y_desc("test accuracy (%)")
+        .x_label_formatter(&|x| crate::format::thousands(*x as u64))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()?;
+    for rule in auglocal_aux::Rule::ALL {
+        let mut points: Vec<(f64, f64)> = runs
+            .iter()
+            .filter(|r| r.rule == rule)
+            .map(|r| (r.budget as f64, 100.0 * r.test_accuracy))
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        line(&mut chart, points, color(rule), rule.to_string())?;
+    }
+    finish(chart, &root)
+}
+
+/// Each rule's aux-head test accuracy against the unit the head reads, at the rule's largest
+/// budget, ending with the primary network's accuracy at the last unit.
+pub fn accuracy_by_module(runs: &[crate::compare::RunSummary], path: &Path) -> Result<()> {
+    register()?;
+    let largest: Vec<&crate::compare::RunSummary> = auglocal_aux::Rule::ALL
+        .iter()
+        .filter_map(|rule| {
+            runs.iter()
+                .filter(|r| r.rule == *rule)
+                .max_by_key(|r| r.budget)
+        })
+        .collect();
+    let units = largest.iter().map(|r| r.units).max().unwrap_or(1) as f64;
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "test accuracy of a head on each unit's features (aux heads, then the output)",
+            ("sans-serif", 20),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(-0.5..units - 0.5, 0.0..100.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("unit whose output the head reads")
+        .y_desc("test accuracy (%)")
+        .x_labels(units as usize)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()?;
+    for r in largest {
+        let mut points: Vec<(f64, f64)> = r
+            .aux_units
+            .iter()
+            .zip(r.aux_test_accuracy.iter().flatten())
+            .map(|(&u, a)| (u as f64, 100.0 * a))
+            .collect();
+        points.push(((r.units - 1) as f64, 100.0 * r.test_accuracy));
+        let label = format!(
+            "{} ({} images)",
+            r.rule,
+            crate::format::thousands(r.budget as u64)
+        );
+        line(&mut chart, points, color(r.rule), label)?;
+    }
+    finish(chart, &root)
+}
+
+type LineChart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One labelled line with a dot at each point.
+fn line(chart: &mut LineChart, points: Vec<(f64, f64)>, c: RGBColor, label: String) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
+    Ok(())
+}
+
+/// Draws the legend (lower right) and writes the PNG.
+fn finish<'a, 'b: 'a>(
+    mut chart: LineChart<'a, 'b>,
+    root: &DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
+    root.present().context("writing the PNG")?;
+    Ok(())
+}

@@ -173,6 +173,18 @@ fn temp(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// 32 synthetic training and 16 test images, batch 16.
+const TINY_SYNTHETIC: &[&str] = &[
+    "--dataset",
+    "synthetic",
+    "--train-limit",
+    "32",
+    "--test-limit",
+    "16",
+    "--batch",
+    "16",
+];
+
 const QUICK: &[&str] = &[
     "--arch",
     "resnet20",
@@ -271,16 +283,7 @@ fn train_settings_come_from_a_config_file_and_flags_override_them() {
         run_dir.to_str().expect("utf-8"),
     ];
     args.extend_from_slice(&QUICK[..4]); // --arch, --width
-    args.extend_from_slice(&[
-        "--dataset",
-        "synthetic",
-        "--train-limit",
-        "32",
-        "--test-limit",
-        "16",
-        "--batch",
-        "16",
-    ]);
+    args.extend_from_slice(TINY_SYNTHETIC);
     let run = auglocal(&args);
     assert!(run.status.success(), "{}", stderr(&run));
     let config: serde_json::Value =
@@ -394,5 +397,142 @@ fn gpu_script_runs_end_to_end_on_the_cpu_with_tiny_settings() {
         assert_eq!(report["results"][1]["rule"], "auglocal");
     }
     assert!(summary.contains("| auglocal | 55 | 52 |"), "{summary}");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn compare_summarises_runs_in_a_table_json_and_charts() {
+    let dir = temp("compare");
+    let mut runs = Vec::new();
+    for rule in ["bp", "auglocal"] {
+        let out = dir.join(rule);
+        let out_str = out.to_str().expect("utf-8").to_string();
+        let mut args = vec![
+            "train",
+            "--epochs",
+            "1",
+            "--aux-accuracy",
+            "--out",
+            &out_str,
+        ];
+        args.extend_from_slice(&QUICK[..4]);
+        args.extend_from_slice(&["--rule", rule, "--k", "6"]);
+        args.extend_from_slice(TINY_SYNTHETIC);
+        let run = auglocal(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        runs.push(out_str);
+    }
+    let json = dir.join("cmp.json");
+    let (budget, heads) = (dir.join("budget.png"), dir.join("heads.png"));
+    let mut args = vec!["compare"];
+    args.extend(runs.iter().map(String::as_str));
+    args.extend([
+        "--json",
+        json.to_str().expect("utf-8"),
+        "--plot-budget",
+        budget.to_str().expect("utf-8"),
+        "--plot-heads",
+        heads.to_str().expect("utf-8"),
+    ]);
+    let out = auglocal(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table.contains("| bp | - | 1 | 32 x 1 |")
+            && table.contains("| auglocal | 6 | 4 | 32 x 1 |"),
+        "{table}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    let rows = summary.as_array().expect("an array of runs");
+    assert_eq!(rows.len(), 2);
+    let aux = rows
+        .iter()
+        .find(|r| r["rule"] == "auglocal")
+        .expect("the auglocal run");
+    assert_eq!(aux["budget"], 32);
+    assert_eq!(aux["aux_test_accuracy"].as_array().map(Vec::len), Some(3));
+    assert_eq!(aux["aux_units"], serde_json::json!([0, 1, 2]));
+    assert!(
+        aux["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("config.json"))
+    );
+    for png in [budget, heads] {
+        assert!(std::fs::read(&png).expect("chart").starts_with(b"\x89PNG"));
+    }
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// The repository's Fashion-MNIST, or `None` (with a loud note) when it was not fetched; with
+/// `AUGLOCAL_REQUIRE_DATA=1` (CI) a missing data set fails the test.
+fn fashion_mnist_fetched() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
+    if dir.is_dir() {
+        return true;
+    }
+    let message = format!("{} is missing: run scripts/fetch-data.sh", dir.display());
+    if std::env::var("AUGLOCAL_REQUIRE_DATA").is_ok_and(|v| v == "1") {
+        panic!("{message} (AUGLOCAL_REQUIRE_DATA=1)");
+    }
+    eprintln!("\n*** SKIPPED compare-rules script test: {message} ***\n");
+    false
+}
+
+#[test]
+fn compare_script_trains_every_rule_at_every_budget_and_resumes() {
+    if !fashion_mnist_fetched() {
+        return;
+    }
+    let dir = temp("compare-script");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run_script = || {
+        let out = Command::new("bash")
+            .arg(root.join("scripts/compare-rules.sh"))
+            .arg(dir.join("runs"))
+            .current_dir(&root)
+            .env("AUGLOCAL_BIN", env!("CARGO_BIN_EXE_auglocal"))
+            .env("AUGLOCAL_BUDGETS", "32x1 64x1")
+            .env("AUGLOCAL_TEST_LIMIT", "48")
+            .env("AUGLOCAL_WIDTH", "0.125")
+            .env("AUGLOCAL_RESULTS", dir.join("results"))
+            .output()
+            .expect("bash runs the script");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let first = run_script();
+    let json = dir.join("results/fashion-mnist-resnet32.json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    let rows = summary.as_array().expect("an array of runs");
+    let got: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["test_images"], 48);
+            (
+                r["rule"].as_str().expect("rule").into(),
+                r["budget"].as_u64().expect("budget"),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = [32, 64]
+        .into_iter()
+        .flat_map(|b| ["bp", "greedy", "dgl", "auglocal"].map(|r| (r.to_string(), b)))
+        .collect();
+    assert_eq!(got, want, "{first}");
+    let table = std::fs::read_to_string(dir.join("results/fashion-mnist-resnet32.md")).expect("md");
+    assert!(table.contains("| auglocal | 16 | 14 | 64 x 1 |"), "{table}");
+    for png in ["budget", "heads"] {
+        let path = dir.join(format!("results/fashion-mnist-resnet32-{png}.png"));
+        assert!(std::fs::read(&path).expect("chart").starts_with(b"\x89PNG"));
+    }
+    // A second call trains nothing and rewrites the same figures.
+    let second = run_script();
+    assert_eq!(second.matches("resuming").count(), 8, "{second}");
+    assert!(!second.contains("epoch 1:"), "{second}");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    assert_eq!(again, summary);
     std::fs::remove_dir_all(dir).expect("clean up");
 }
