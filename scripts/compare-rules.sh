@@ -17,27 +17,33 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-runs=${1:-$root/runs/compare}
+# Paths given are taken from the caller's directory; the defaults, and the paths recorded in the
+# results, are relative to the repository's root.
+runs=${1:+$(realpath -m "$1")}
+runs=${runs:-runs/compare}
 arch=${AUGLOCAL_ARCH:-resnet32}
 budgets=${AUGLOCAL_BUDGETS:-2000x3 5000x3}
-results=${AUGLOCAL_RESULTS:-$root/results}
-bin=${AUGLOCAL_BIN:-$root/target/release/auglocal}
+results=${AUGLOCAL_RESULTS:+$(realpath -m "$AUGLOCAL_RESULTS")}
+results=${results:-results}
+bin=${AUGLOCAL_BIN:+$(realpath -m "$AUGLOCAL_BIN")}
+bin=${bin:-$root/target/release/auglocal}
+cd "$root"
 case $arch in
   resnet32) k=16 depth=2 ;;
   resnet110) k=55 depth=3 ;;
   *) echo "compare-rules: error: AUGLOCAL_ARCH must be resnet32 or resnet110" >&2; exit 2 ;;
 esac
 # The same for every rule: batch 64, the reference's cosine without warm-up (its last epoch at
-# lr 0 refreshes BatchNorm's running statistics, so a budget needs at least 3 epochs), SGD momentum 0.9 (Nesterov), weight decay
-# 1e-4, seed 0 (data order and augmentation).
+# lr 0 refreshes BatchNorm's running statistics, so a budget needs at least 3 epochs), SGD
+# momentum 0.9 (Nesterov), weight decay 1e-4, seed 0 (data order and augmentation).
 common=(--arch "$arch" --dataset fashion-mnist --batch 64 --lr 0.05 --schedule cosine --warmup 0
   --seed 0 --aux-accuracy --width "${AUGLOCAL_WIDTH:-1}")
 [[ -z ${AUGLOCAL_TEST_LIMIT:-} ]] || common+=(--test-limit "$AUGLOCAL_TEST_LIMIT")
 
 if [[ ! -x $bin ]]; then
-  (cd "$root" && cargo build --release -p auglocal-cli)
+  cargo build --release -p auglocal-cli
 fi
-"$root/scripts/fetch-data.sh" >/dev/null
+scripts/fetch-data.sh >/dev/null
 mkdir -p "$runs" "$results"
 
 dirs=()

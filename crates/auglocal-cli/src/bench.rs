@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::Pyramid;
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
+use crate::format::mib;
 use crate::plot;
 
 /// Flags of `auglocal bench`.
@@ -193,31 +194,19 @@ fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
 fn child(args: &BenchArgs, rule: Rule) -> Result<RuleResult> {
     let exe = std::env::current_exe().context("locating the auglocal binary")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["bench", "--single", "--rules", rule.name()])
-        .args([
-            "--arch",
-            args.arch.name(),
-            "--width",
-            &args.width.to_string(),
-        ])
-        .args([
-            "--depth",
-            &args.depth.to_string(),
-            "--pyramid",
-            &args.pyramid.to_string(),
-        ])
-        .args([
-            "--batch",
-            &args.batch.to_string(),
-            "--steps",
-            &args.steps.to_string(),
-        ])
-        .args([
-            "--warmup",
-            &args.warmup.to_string(),
-            "--device",
-            &args.device.to_string(),
-        ]);
+    cmd.args(["bench", "--single", "--rules", rule.name()]);
+    for (flag, value) in [
+        ("--arch", args.arch.name().to_string()),
+        ("--width", args.width.to_string()),
+        ("--depth", args.depth.to_string()),
+        ("--pyramid", args.pyramid.to_string()),
+        ("--batch", args.batch.to_string()),
+        ("--steps", args.steps.to_string()),
+        ("--warmup", args.warmup.to_string()),
+        ("--device", args.device.to_string()),
+    ] {
+        cmd.arg(flag).arg(value);
+    }
     if let Some(k) = args.k {
         cmd.args(["--k", &k.to_string()]);
     }
@@ -314,10 +303,6 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
         results,
         ratios_to_bp,
     }
-}
-
-fn mib(b: Option<u64>) -> String {
-    b.map_or("n/a".into(), |b| format!("{:.0}", b as f64 / 1_048_576.0))
 }
 
 fn times(r: Option<f64>) -> String {

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use auglocal_aux::Rule;
-use auglocal_train::{TrainConfig, read_metrics};
+use auglocal_train::{read_config, read_metrics, read_plan};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::format::thousands;
+use crate::format::{mib, thousands};
 use crate::plot;
 
 /// Flags of `auglocal compare`.
@@ -74,17 +74,8 @@ pub struct RunSummary {
 
 /// Reads one run directory.
 pub fn summarise(dir: &Path) -> Result<RunSummary> {
-    let path = dir.join("config.json");
-    let config: TrainConfig = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", path.display()))?;
-    let plan_path = dir.join("plan.json");
-    let plan: auglocal_aux::Plan = serde_json::from_str(
-        &std::fs::read_to_string(&plan_path)
-            .with_context(|| format!("reading {}", plan_path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", plan_path.display()))?;
+    let config = read_config(dir)?;
+    let plan = read_plan(dir)?;
     let metrics = read_metrics(dir)?;
     let Some(last) = metrics.last() else {
         bail!("{} has no completed epoch", dir.display());
@@ -141,10 +132,6 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             .with_context(|| format!("drawing {}", path.display()))?;
     }
     Ok(())
-}
-
-fn mib(b: Option<u64>) -> String {
-    b.map_or("n/a".into(), |b| format!("{:.0}", b as f64 / 1_048_576.0))
 }
 
 /// The runs as a Markdown table.

@@ -13,6 +13,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Bytes in MiB without decimals, or "n/a" when not measured: `Some(3 << 20)` -> `"3"`.
+pub fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("n/a".into(), |b| format!("{:.0}", b as f64 / 1_048_576.0))
+}
+
 /// Multiply-adds with an SI suffix: `69_120_000` -> `"69.12M"`.
 pub fn macs(n: u64) -> String {
     let x = n as f64;

@@ -25,7 +25,7 @@ pub use config::TrainConfig;
 pub use error::TrainError;
 pub use local::{LocalModule, LocalNetwork, Output};
 pub use metrics::EpochMetrics;
-pub use run::{Run, read_metrics};
+pub use run::{Run, read_config, read_metrics, read_plan};
 pub use schedule::{Schedule, WARMUP_EPOCHS};
 pub use trainer::{
     EpochTraining, Evaluation, ModuleOptimizer, OptimizerRecord, StepStats, Trainer, evaluate,

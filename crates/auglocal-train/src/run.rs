@@ -72,12 +72,7 @@ impl<B: AutodiffBackend> Run<B> {
     /// written yet); metrics of epochs after that checkpoint are dropped, as they will be
     /// measured again.
     pub fn resume(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let path = dir.join(CONFIG);
-        let bytes = fs::read(&path).map_err(|e| {
-            TrainError::io(&path, format!("{e}; is {} a run directory?", dir.display()))
-        })?;
-        let config: TrainConfig =
-            serde_json::from_slice(&bytes).map_err(|e| TrainError::io(&path, e))?;
+        let config = read_config(dir)?;
         config.validate()?;
         let mut run = Self::build(config, dir, device)?;
         if let Some((ckpt, _)) = checkpoint::latest(dir) {
@@ -280,6 +275,25 @@ impl<B: AutodiffBackend> Run<B> {
             .and_then(|_| file.sync_data())
             .map_err(|e| TrainError::io(&path, e))
     }
+}
+
+/// A JSON file of a run directory.
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TrainError> {
+    let path = dir.join(name);
+    let bytes = fs::read(&path).map_err(|e| {
+        TrainError::io(&path, format!("{e}; is {} a run directory?", dir.display()))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| TrainError::io(&path, e))
+}
+
+/// The configuration of a run directory (`config.json`), not yet validated.
+pub fn read_config(dir: &Path) -> Result<TrainConfig, TrainError> {
+    read_json(dir, CONFIG)
+}
+
+/// The plan of a run directory (`plan.json`).
+pub fn read_plan(dir: &Path) -> Result<Plan, TrainError> {
+    read_json(dir, PLAN)
 }
 
 /// The metrics of a run directory, one per completed epoch line.
