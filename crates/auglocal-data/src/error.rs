@@ -36,6 +36,18 @@ pub enum DataError {
         /// The valid range, in the file's own convention.
         expected: String,
     },
+    /// A label stored as a number that is not a valid label (a fraction, NaN, out of range).
+    #[error("{path}: label of image {index} is {value}, expected {expected}")]
+    LabelValue {
+        /// The file.
+        path: PathBuf,
+        /// The image's position in the file.
+        index: usize,
+        /// The value found, as stored.
+        value: f64,
+        /// The valid labels, in the file's own convention.
+        expected: String,
+    },
     /// An image file that does not decode.
     #[error("{path}: cannot decode image: {message}")]
     Decode {
@@ -86,7 +98,48 @@ impl DataError {
     }
 }
 
-/// Reads a whole file, naming it in the error.
+/// The size of `path`, which must be a regular file (after symlinks): a folder, a FIFO, a
+/// device such as `/dev/null` or a symlink loop in place of a data file is an error naming it,
+/// found before anything is opened (a FIFO would block the reader).
+pub(crate) fn regular_file(path: &Path) -> Result<u64, DataError> {
+    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    Err(DataError::format(
+        path,
+        "a regular file",
+        kind_of(&meta.file_type()),
+    ))
+}
+
+/// What a non-regular file is, in words.
+fn kind_of(ty: &std::fs::FileType) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_fifo() {
+            return "a FIFO (named pipe)".into();
+        }
+        if ty.is_char_device() {
+            return "a character device (such as /dev/null)".into();
+        }
+        if ty.is_block_device() {
+            return "a block device".into();
+        }
+        if ty.is_socket() {
+            return "a socket".into();
+        }
+    }
+    if ty.is_dir() {
+        "a directory".into()
+    } else {
+        "not a regular file".into()
+    }
+}
+
+/// Reads a whole regular file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    regular_file(path)?;
     std::fs::read(path).map_err(|e| DataError::io(path, e))
 }

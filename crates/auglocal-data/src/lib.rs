@@ -2,8 +2,10 @@
 //! ordered prefetching loader that yields Burn tensors.
 //!
 //! - [`formats`]: CIFAR-10/100 binary, SVHN format 2 (MATLAB v5), STL-10 binary, IDX (MNIST,
-//!   Fashion-MNIST; plain or gzipped) and ImageNet-style image folders. Each parses and
-//!   validates bytes; errors name the file, what was expected and what was found.
+//!   Fashion-MNIST; plain or gzipped) and ImageNet-style image folders, with PNG/JPEG decoding
+//!   ([`formats::decode`]). Each parses and validates bytes; errors name the file, what was
+//!   expected and what was found. Memory is bounded by what a file's header declares (and
+//!   decoded images by fixed limits), so no input makes a reader swell.
 //! - [`ImageSet`]: a whole set in one contiguous u8 buffer; [`ImageSource`]: anything that
 //!   loads image `i` (sets, lazily decoded folders, the [`Synthetic`] set).
 //! - [`Augment`] and [`Pipeline`]: pad + crop + flip, random-resized crop, resize + centre

@@ -92,6 +92,17 @@ impl DatasetName {
         }
     }
 
+    /// Side of the square images a network for this data set takes by default: 32 for the
+    /// CIFAR-size sets (Fashion-MNIST and MNIST are centred on a 32x32 canvas), 96 for STL-10,
+    /// 224 for ImageNet.
+    pub fn default_image_size(self) -> usize {
+        match self {
+            DatasetName::Stl10 => 96,
+            DatasetName::Imagenet => 224,
+            _ => 32,
+        }
+    }
+
     /// The normalisation of the reference (or the data set's usual one).
     pub fn normalize(self) -> Normalize {
         match self {
@@ -272,6 +283,21 @@ impl Data {
                 (Some(files.dir), train, test)
             }
         };
+        for (split, source) in [("training", &train), ("test", &test)] {
+            if let (Some(native), Some(found)) = (name.native_shape(), source.shape())
+                && native != found
+            {
+                return Err(DataError::Config(format!(
+                    "the {split} images of {name} are {}x{}x{}, expected {}x{}x{}",
+                    found.channels,
+                    found.height,
+                    found.width,
+                    native.channels,
+                    native.height,
+                    native.width
+                )));
+            }
+        }
         let num_classes = train.num_classes();
         let canvas = name
             .native_shape()
@@ -317,8 +343,14 @@ pub struct Located {
 }
 
 impl Located {
+    /// The first of `names` present in the folder. Whatever is there counts (a folder, a FIFO,
+    /// a dangling symlink): the reader then says what is wrong with that path, instead of the
+    /// data set being reported missing.
     fn file(&self, names: &[&str]) -> Option<PathBuf> {
-        names.iter().map(|n| self.dir.join(n)).find(|p| p.is_file())
+        names
+            .iter()
+            .map(|n| self.dir.join(n))
+            .find(|p| std::fs::symlink_metadata(p).is_ok())
     }
 
     fn idx_pair(&self, prefix: &str) -> Option<(PathBuf, PathBuf)> {
@@ -376,8 +408,12 @@ impl Located {
     pub fn read(&self, split: Split) -> Result<Arc<dyn ImageSource>, DataError> {
         let paths = self.paths(split).ok_or_else(|| {
             DataError::Config(format!(
-                "{}: the {split:?} split of {} is incomplete",
+                "{}: the {} split of {} is incomplete",
                 self.dir.display(),
+                match split {
+                    Split::Train => "training",
+                    Split::Test => "test",
+                },
                 self.dataset
             ))
         })?;
@@ -387,9 +423,22 @@ impl Located {
             DatasetName::Svhn => Arc::new(svhn::read(&paths[0])?),
             DatasetName::Stl10 => Arc::new(stl10::read(&paths[0], &paths[1])?),
             DatasetName::FashionMnist | DatasetName::Mnist => {
-                Arc::new(idx::read(&paths[0], &paths[1], 10)?)
+                Arc::new(idx::read(&paths[0], &paths[1], 10, Some((28, 28)))?)
             }
-            DatasetName::Imagenet => Arc::new(ImageFolder::open(&paths[0])?),
+            DatasetName::Imagenet => match split {
+                Split::Train => Arc::new(ImageFolder::open(&paths[0])?),
+                // Validation classes take the training classes' labels, by folder name.
+                Split::Test => {
+                    let train = self.paths(Split::Train).ok_or_else(|| {
+                        DataError::Config(format!(
+                            "{}: the training split of imagenet is incomplete",
+                            self.dir.display()
+                        ))
+                    })?;
+                    let classes = ImageFolder::list_classes(&train[0])?;
+                    Arc::new(ImageFolder::open_with_classes(&paths[0], &classes)?)
+                }
+            },
             // `paths` has no files for it, so the error above was already returned.
             DatasetName::Synthetic => {
                 return Err(DataError::Config("the synthetic set has no files".into()));

@@ -50,6 +50,7 @@ fn has_60000_plus_10000_images_and_the_known_first_test_labels() {
         &dir.join("t10k-images-idx3-ubyte.gz"),
         &dir.join("t10k-labels-idx1-ubyte.gz"),
         10,
+        Some((28, 28)),
     )
     .expect("test split");
     assert_eq!(test.len(), 10_000);

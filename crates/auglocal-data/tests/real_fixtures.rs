@@ -254,7 +254,7 @@ fn idx_round_trips_plain_and_gzipped_on_fashion_mnist_samples() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &labels).expect("gzip");
     std::fs::write(&lp, gz.finish().expect("gzip")).expect("write");
-    let set = idx::read(&ip, &lp, 10).expect("reads");
+    let set = idx::read(&ip, &lp, 10, Some((28, 28))).expect("reads");
     assert_eq!(set.shape(), ImageShape::new(1, 28, 28));
     for (i, r) in reals.iter().enumerate() {
         let s = set.sample(i).expect("in range");

@@ -1,6 +1,6 @@
-//! Writes one small valid input per reader into `corpus/parsers/`, so that fuzzing starts from
-//! files that get past the headers. Run: `cargo run --manifest-path fuzz/Cargo.toml --bin
-//! make-seeds`.
+//! Writes small valid inputs per reader into `corpus/parsers/` and `corpus/images/`, so that
+//! fuzzing starts from files that get past the headers, compressed ones included. Run:
+//! `cargo run --manifest-path fuzz/Cargo.toml --bin make-seeds`.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,11 +9,15 @@ use auglocal_data::formats::mat::{mi, write};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    // Stored, not compressed: the fuzzer can still see and mutate the IDX structure inside.
-    let mut e = GzEncoder::new(Vec::new(), Compression::none());
+fn gz_with(bytes: &[u8], level: Compression) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), level);
     e.write_all(bytes).expect("in memory");
     e.finish().expect("in memory")
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    // Stored, not compressed: the fuzzer can still see and mutate the IDX structure inside.
+    gz_with(bytes, Compression::none())
 }
 
 fn main() {
@@ -50,6 +54,29 @@ fn main() {
     };
     save("idx", 2, &cut(&images, &labels));
     save("idx-gz", 2, &cut(&gz(&images), &gz(&labels)));
+    // Really compressed: the inflate paths, and a stream longer than its header declares.
+    let best = Compression::best();
+    save(
+        "idx-gz-deflated",
+        2,
+        &cut(&gz_with(&images, best), &gz_with(&labels, best)),
+    );
+    let mut padded = images.clone();
+    padded.resize(1 << 16, 0);
+    save(
+        "idx-gz-overlong",
+        2,
+        &cut(&gz_with(&padded, best), &gz_with(&labels, best)),
+    );
+    let mut mnist = vec![0, 0, 8, 3];
+    for d in [1u32, 28, 28] {
+        mnist.extend(d.to_be_bytes());
+    }
+    mnist.extend((0..784).map(|i| i as u8));
+    let mut one = vec![0, 0, 8, 1];
+    one.extend(1u32.to_be_bytes());
+    one.push(4);
+    save("idx-28x28", 6, &cut(&gz_with(&mnist, best), &one));
 
     let mut svhn = write::header();
     svhn.extend(write::variable(
@@ -77,5 +104,26 @@ fn main() {
     let mut body = vec![c];
     body.extend(files);
     save("stl10", 5, &body);
+    println!("seeds written to {}", dir.display());
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/images");
+    std::fs::create_dir_all(&dir).expect("corpus folder");
+    let img = image::RgbImage::from_fn(24, 16, |x, y| {
+        image::Rgb([(x * 10) as u8, (y * 15) as u8, ((x + y) * 5) as u8])
+    });
+    for (name, format) in [
+        ("rgb.png", image::ImageFormat::Png),
+        ("rgb.jpg", image::ImageFormat::Jpeg),
+    ] {
+        let mut bytes = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut bytes), format)
+            .expect("encode");
+        std::fs::write(dir.join(name), bytes).expect("write seed");
+    }
+    let grey = image::GrayImage::from_fn(9, 30, |x, y| image::Luma([(x * y) as u8]));
+    let mut bytes = Vec::new();
+    grey.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .expect("encode");
+    std::fs::write(dir.join("grey.png"), bytes).expect("write seed");
     println!("seeds written to {}", dir.display());
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::thousands;
-use crate::error::read_file;
+use crate::error::{read_file, regular_file};
 use crate::{DataError, ImageSet, ImageShape};
 
 /// Shape of a CIFAR image.
@@ -41,16 +41,10 @@ impl Cifar {
     }
 }
 
-/// Parses one batch file's bytes, appending its images and labels.
-pub fn parse_into(
-    bytes: &[u8],
-    path: &Path,
-    cifar: Cifar,
-    pixels: &mut Vec<u8>,
-    labels: &mut Vec<u16>,
-) -> Result<(), DataError> {
+/// Checks that a batch file of `len` bytes holds whole records (before reading it).
+fn check_len(len: usize, path: &Path, cifar: Cifar) -> Result<(), DataError> {
     let record = cifar.record_len();
-    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
+    if len == 0 || !len.is_multiple_of(record) {
         return Err(DataError::format(
             path,
             format!(
@@ -60,12 +54,25 @@ pub fn parse_into(
             ),
             format!(
                 "{} bytes ({} whole records and {} bytes more)",
-                thousands(bytes.len()),
-                bytes.len() / record,
-                bytes.len() % record
+                thousands(len),
+                len / record,
+                len % record
             ),
         ));
     }
+    Ok(())
+}
+
+/// Parses one batch file's bytes, appending its images and labels.
+pub fn parse_into(
+    bytes: &[u8],
+    path: &Path,
+    cifar: Cifar,
+    pixels: &mut Vec<u8>,
+    labels: &mut Vec<u16>,
+) -> Result<(), DataError> {
+    let record = cifar.record_len();
+    check_len(bytes.len(), path, cifar)?;
     let first = labels.len();
     for (i, rec) in bytes.chunks_exact(record).enumerate() {
         let (label, coarse) = match cifar {
@@ -108,11 +115,13 @@ pub fn parse(bytes: &[u8], path: &Path, cifar: Cifar) -> Result<ImageSet, DataEr
 }
 
 /// Reads batch files in order into one set (one buffer, sized from the files up front).
+/// Every file's length is checked from its metadata before any file is read.
 pub fn read(paths: &[PathBuf], cifar: Cifar) -> Result<ImageSet, DataError> {
-    let mut total = 0;
+    let mut total = 0usize;
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-        total += meta.len() as usize / cifar.record_len();
+        let len = usize::try_from(regular_file(path)?).unwrap_or(usize::MAX);
+        check_len(len, path, cifar)?;
+        total = total.saturating_add(len / cifar.record_len());
     }
     let mut pixels = Vec::with_capacity(total * 3072);
     let mut labels = Vec::with_capacity(total);
@@ -178,6 +187,23 @@ mod tests {
         rec.extend([0; 3072]);
         let err = parse(&rec, Path::new("train.bin"), Cifar::Hundred).expect_err("coarse 20");
         assert!(err.to_string().contains("coarse label"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_length_file_is_refused_from_its_metadata_without_reading_it() {
+        let dir = std::env::temp_dir().join(format!("auglocal-cifar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("data_batch_1.bin");
+        // 2 GB of holes: reading it whole would take 2 GB of memory.
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(2_000_000_001).expect("sparse");
+        let err = read(std::slice::from_ref(&path), Cifar::Ten).expect_err("wrong length");
+        assert!(err.to_string().contains("2,000,000,001 bytes"), "{err}");
+        let err = read(std::slice::from_ref(&dir), Cifar::Ten).expect_err("a folder");
+        assert!(err.to_string().contains("a directory"), "{err}");
+        let err = read(&[PathBuf::from("/dev/null")], Cifar::Ten).expect_err("a device");
+        assert!(err.to_string().contains("/dev/null"), "{err}");
+        std::fs::remove_dir_all(dir).expect("clean up");
     }
 
     #[test]

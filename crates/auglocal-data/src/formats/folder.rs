@@ -1,13 +1,20 @@
-//! Image folders in the ImageNet layout: `root/<class>/<image>.{JPEG,jpg,png}`, decoded lazily.
+//! Image folders in the ImageNet layout: `root/<class>/<image>.{JPEG,jpg,png}`, decoded lazily
+//! (see [`super::decode`] for the limits).
+//!
+//! Classes are the sorted names of the subfolders of the training root; a validation root is
+//! matched to them by name (a class the training root lacks is an error, never a silent
+//! relabelling). An empty class folder, or an entry that cannot be resolved (a symlink loop, a
+//! dangling link), is an error naming it.
 
 use std::path::{Path, PathBuf};
 
-use crate::{DataError, ImageShape, Sample};
+use super::decode;
+use crate::{DataError, Sample};
 
 const EXTENSIONS: [&str; 3] = ["jpeg", "jpg", "png"];
 
-/// An image folder: classes are the sorted subdirectory names, images are listed at open and
-/// decoded only when loaded.
+/// An image folder: class folders and their images, listed at open and decoded only when
+/// loaded.
 #[derive(Clone, Debug)]
 pub struct ImageFolder {
     root: PathBuf,
@@ -26,40 +33,95 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(entries)
 }
 
+/// Whether `path` is a folder, following symlinks; one that cannot be resolved (a loop, a
+/// dangling link) is an error naming it.
+fn is_dir(path: &Path) -> Result<bool, DataError> {
+    std::fs::metadata(path)
+        .map(|m| m.is_dir())
+        .map_err(|e| DataError::io(path, e))
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into())
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .is_some_and(|e| EXTENSIONS.contains(&e.as_str()))
+}
+
 impl ImageFolder {
-    /// Lists `root/<class>/*` (JPEG and PNG, by extension, any case).
-    pub fn open(root: &Path) -> Result<Self, DataError> {
+    /// The class folders of `root`, sorted: the classes of a training root.
+    pub fn list_classes(root: &Path) -> Result<Vec<String>, DataError> {
         let mut classes = Vec::new();
-        let mut items = Vec::new();
-        for dir in sorted_entries(root)?.into_iter().filter(|p| p.is_dir()) {
-            let label = classes.len() as u32;
-            classes.push(
-                dir.file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into()),
-            );
-            for file in sorted_entries(&dir)? {
-                let ext = file
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_ascii_lowercase());
-                if ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) {
-                    items.push((file, label));
-                }
+        for entry in sorted_entries(root)? {
+            if is_dir(&entry)? {
+                classes.push(name_of(&entry));
             }
         }
-        if classes.is_empty() || items.is_empty() {
+        if classes.is_empty() {
             return Err(DataError::format(
                 root,
                 "class subdirectories holding .JPEG, .jpg or .png images (root/<class>/<image>)",
-                format!(
-                    "{} class directories and {} images",
-                    classes.len(),
-                    items.len()
-                ),
+                "no class directory",
+            ));
+        }
+        Ok(classes)
+    }
+
+    /// Lists a training root: its class folders are the classes.
+    pub fn open(root: &Path) -> Result<Self, DataError> {
+        let classes = Self::list_classes(root)?;
+        Self::open_with_classes(root, &classes)
+    }
+
+    /// Lists `root/<class>/*` (JPEG and PNG, by extension, any case) with the labels of
+    /// `classes` (a validation root, labelled as its training root): a class folder not in
+    /// `classes` and a class folder without images are errors naming the folder.
+    pub fn open_with_classes(root: &Path, classes: &[String]) -> Result<Self, DataError> {
+        let mut items = Vec::new();
+        for dir in sorted_entries(root)? {
+            if !is_dir(&dir)? {
+                continue;
+            }
+            let name = name_of(&dir);
+            let label = classes.iter().position(|c| *c == name).ok_or_else(|| {
+                DataError::format(
+                    &dir,
+                    format!(
+                        "one of the {} classes of the training images (folders are matched by \
+                         name)",
+                        classes.len()
+                    ),
+                    format!("a class folder '{name}' that the training images lack"),
+                )
+            })?;
+            let before = items.len();
+            for file in sorted_entries(&dir)? {
+                if is_image(&file) {
+                    items.push((file, label as u32));
+                }
+            }
+            if items.len() == before {
+                return Err(DataError::format(
+                    &dir,
+                    "a class folder holding .JPEG, .jpg or .png images",
+                    "an empty class folder",
+                ));
+            }
+        }
+        if items.is_empty() {
+            return Err(DataError::format(
+                root,
+                "class subdirectories holding .JPEG, .jpg or .png images (root/<class>/<image>)",
+                "no class directory",
             ));
         }
         Ok(Self {
             root: root.to_path_buf(),
-            classes,
+            classes: classes.to_vec(),
             items,
         })
     }
@@ -100,23 +162,14 @@ impl ImageFolder {
                 self.len()
             ))
         })?;
-        let rgb = image::open(path)
-            .map_err(|e| DataError::Decode {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?
-            .to_rgb8();
-        Ok(Sample {
-            shape: ImageShape::new(3, rgb.height() as usize, rgb.width() as usize),
-            pixels: crate::transform::hwc_to_chw(rgb.as_raw(), 3),
-            label,
-        })
+        decode::read(path, label)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ImageShape;
 
     fn tempdir(name: &str) -> PathBuf {
         let dir =
@@ -146,6 +199,47 @@ mod tests {
         let s = folder.load(1).expect("decodes");
         assert_eq!((s.label, s.shape), (1, ImageShape::new(3, 2, 3)));
         assert_eq!((s.at(0, 1, 2), s.at(1, 1, 2), s.at(2, 0, 0)), (2, 1, 9));
+        std::fs::remove_dir_all(root).expect("clean up");
+    }
+
+    #[test]
+    fn validation_classes_match_by_name_and_bad_folders_are_named() {
+        let root = tempdir("val");
+        let png = |path: PathBuf| {
+            image::RgbImage::from_pixel(2, 2, image::Rgb([1, 2, 3]))
+                .save(path)
+                .expect("png")
+        };
+        for class in ["cat", "dog"] {
+            std::fs::create_dir_all(root.join("train").join(class)).expect("dir");
+            png(root.join("train").join(class).join("a.png"));
+        }
+        let classes = ImageFolder::list_classes(&root.join("train")).expect("classes");
+        // Only "dog" in val: it keeps label 1.
+        std::fs::create_dir_all(root.join("val/dog")).expect("dir");
+        png(root.join("val/dog/b.png"));
+        let val = ImageFolder::open_with_classes(&root.join("val"), &classes).expect("val");
+        assert_eq!(val.item(0).map(|(_, l)| l), Some(1));
+        // A class the training images lack.
+        std::fs::create_dir_all(root.join("val/emu")).expect("dir");
+        png(root.join("val/emu/c.png"));
+        let err = ImageFolder::open_with_classes(&root.join("val"), &classes).expect_err("emu");
+        assert!(err.to_string().contains("emu"), "{err}");
+        // An empty class folder.
+        std::fs::create_dir_all(root.join("train/eel")).expect("dir");
+        let err = ImageFolder::open(&root.join("train")).expect_err("empty");
+        assert!(
+            err.to_string().contains("eel") && err.to_string().contains("empty"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(root.join("train/eel")).expect("rm");
+        // A symlink loop.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("loop", root.join("train/loop")).expect("symlink");
+            let err = ImageFolder::open(&root.join("train")).expect_err("loop");
+            assert!(err.to_string().contains("loop"), "{err}");
+        }
         std::fs::remove_dir_all(root).expect("clean up");
     }
 

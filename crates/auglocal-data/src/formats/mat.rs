@@ -269,6 +269,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<MatArray>, DataError> {
     Ok(arrays)
 }
 
+/// Decompresses a miCOMPRESSED element, reading no more than the size its inner tag
+/// declares: the tag (the first 8 decompressed bytes) is read first, a size the compressed
+/// bytes cannot hold is refused at once, and a stream that goes on past the declared size
+/// stops at the first extra byte.
 fn inflate(data: &[u8], endian: Endian, path: &Path) -> Result<Vec<u8>, DataError> {
     let bad = |e: std::io::Error| {
         DataError::format(
@@ -280,10 +284,34 @@ fn inflate(data: &[u8], endian: Endian, path: &Path) -> Result<Vec<u8>, DataErro
     let mut decoder = ZlibDecoder::new(data);
     let mut tag = [0u8; 8];
     decoder.read_exact(&mut tag).map_err(bad)?;
-    let declared = 8 + endian.u32(&tag[4..]) as usize;
-    let mut out = Vec::with_capacity(declared.min(data.len() * MAX_INFLATE_RATIO + 64));
+    let declared = endian.u32(&tag[4..]) as usize;
+    let capacity = data.len().saturating_mul(MAX_INFLATE_RATIO);
+    if declared > capacity {
+        return Err(DataError::format(
+            path,
+            format!(
+                "a compressed element of {} bytes to hold at most {} bytes",
+                data.len(),
+                capacity
+            ),
+            format!("an element tag declaring {declared} bytes"),
+        ));
+    }
+    // Reserved, not touched: pages that no data reaches take no memory.
+    let mut out = Vec::with_capacity(8 + declared);
     out.extend_from_slice(&tag);
-    decoder.read_to_end(&mut out).map_err(bad)?;
+    (&mut decoder)
+        .take(declared as u64)
+        .read_to_end(&mut out)
+        .map_err(bad)?;
+    let mut extra = [0u8; 1];
+    if decoder.read(&mut extra).map_err(bad)? > 0 {
+        return Err(DataError::format(
+            path,
+            format!("a compressed element of {declared} bytes, as its tag declares"),
+            "more data than the tag declares",
+        ));
+    }
     Ok(out)
 }
 
@@ -346,7 +374,10 @@ fn matrix(
     let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     expect(
         count.and_then(|c| c.checked_mul(size)) == Some(real.data.len()),
-        &format!("variable '{name}' of dimensions {dims:?} to hold {count:?} elements"),
+        &format!(
+            "variable '{name}' of dimensions {dims:?} to hold {} elements",
+            count.map_or("more than 2^64".to_string(), |c| c.to_string())
+        ),
         format!("{} bytes of {size}-byte elements", real.data.len()),
     )?;
     buf.truncate(real.data.end);
@@ -465,6 +496,37 @@ mod tests {
             msg.contains("train_32x32.mat") && msg.contains("zlib"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_zlib_bomb_stops_at_the_declared_size() {
+        use std::io::Write;
+        // An element tag declaring 16 bytes, then 64 MB of zeros: 64 KB compressed.
+        let mut inner = Vec::new();
+        inner.extend(mi::MATRIX.to_le_bytes());
+        inner.extend(16u32.to_le_bytes());
+        inner.resize(64 << 20, 0);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&inner).expect("in memory");
+        let compressed = z.finish().expect("in memory");
+        let err = inflate(&compressed, Endian::Little, Path::new("t.mat")).expect_err("bomb");
+        assert!(
+            err.to_string().contains("more data than the tag declares"),
+            "{err}"
+        );
+        // A tag declaring 4 GB in a few compressed bytes.
+        let mut liar = Vec::new();
+        liar.extend(mi::MATRIX.to_le_bytes());
+        liar.extend(u32::MAX.to_le_bytes());
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&liar).expect("in memory");
+        let err = inflate(
+            &z.finish().expect("zlib"),
+            Endian::Little,
+            Path::new("t.mat"),
+        )
+        .expect_err("impossible size");
+        assert!(err.to_string().contains("to hold at most"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Readers for the official files. Each parses bytes (so it can be fuzzed) and validates what
-//! it reads; the `read_*` functions add the file system.
+//! it reads; the `read_*` functions add the file system, refusing anything but a regular file
+//! and checking lengths from the metadata before reading.
 
 pub mod cifar;
+pub mod decode;
 pub mod folder;
 pub mod idx;
 pub mod mat;

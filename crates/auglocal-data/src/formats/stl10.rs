@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::{thousands, transpose_planes};
-use crate::error::read_file;
+use crate::error::{read_file, regular_file};
 use crate::{DataError, ImageSet, ImageShape};
 
 /// Shape of an STL-10 image.
@@ -60,8 +60,32 @@ pub fn parse(
     Ok(ImageSet::new(pixels, labels, STL10_SHAPE, 10))
 }
 
-/// Reads `*_X.bin` and `*_y.bin`.
+/// Reads `*_X.bin` and `*_y.bin`; both lengths are checked from their metadata (whole
+/// images, one label byte each) before either file is read.
 pub fn read(x_path: &Path, y_path: &Path) -> Result<ImageSet, DataError> {
+    let (x_len, y_len) = (regular_file(x_path)?, regular_file(y_path)?);
+    let size = STL10_SHAPE.len() as u64;
+    if x_len == 0 || !x_len.is_multiple_of(size) {
+        return Err(DataError::format(
+            x_path,
+            format!(
+                "a whole number of {}-byte images (3 x 96 x 96)",
+                thousands(size as usize)
+            ),
+            format!("{x_len} bytes"),
+        ));
+    }
+    if y_len != x_len / size {
+        return Err(DataError::format(
+            y_path,
+            format!(
+                "{} label bytes, one per image of {}",
+                x_len / size,
+                x_path.display()
+            ),
+            format!("{y_len} bytes"),
+        ));
+    }
     let labels = read_file(y_path)?;
     parse(read_file(x_path)?, x_path, &labels, y_path)
 }
@@ -102,5 +126,24 @@ mod tests {
         assert!(err.to_string().contains("1 label bytes"), "{err}");
         let err = parse(vec![0; 27648], Path::new("x"), &[0], Path::new("y")).expect_err("0");
         assert!(matches!(err, DataError::Label { label: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn file_lengths_are_checked_before_reading() {
+        let dir = std::env::temp_dir().join(format!("auglocal-stl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (x, y) = (dir.join("train_X.bin"), dir.join("train_y.bin"));
+        std::fs::File::create(&x)
+            .and_then(|f| f.set_len(2_000_000_000))
+            .expect("sparse");
+        std::fs::write(&y, [1]).expect("labels");
+        let err = read(&x, &y).expect_err("not whole images");
+        assert!(err.to_string().contains("train_X.bin"), "{err}");
+        std::fs::File::create(&x)
+            .and_then(|f| f.set_len(27648 * 2))
+            .expect("two images");
+        let err = read(&x, &y).expect_err("one label for two images");
+        assert!(err.to_string().contains("2 label bytes"), "{err}");
+        std::fs::remove_dir_all(dir).expect("clean up");
     }
 }

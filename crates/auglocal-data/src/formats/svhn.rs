@@ -59,11 +59,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<ImageSet, DataError> {
             if v.fract() == 0.0 && (1.0..=10.0).contains(&v) {
                 Ok((v as u16) % 10)
             } else {
-                Err(DataError::Label {
+                Err(DataError::LabelValue {
                     path: path.to_path_buf(),
                     index,
-                    label: v as i64,
-                    expected: "1..=10 (10 is the digit 0)".into(),
+                    value: v,
+                    expected: "an integer in 1..=10 (10 is the digit 0)".into(),
                 })
             }
         })
@@ -115,7 +115,15 @@ mod tests {
         let x = vec![0u8; 3072];
         let err =
             parse(&svhn(&x, &[32, 32, 3, 1], &[11.0]), Path::new("t.mat")).expect_err("label 11");
-        assert!(matches!(err, DataError::Label { label: 11, .. }), "{err}");
+        assert!(err.to_string().contains("is 11,"), "{err}");
+        for (bad, shown) in [(1.5, "is 1.5,"), (f64::NAN, "is NaN,"), (-3.0, "is -3,")] {
+            let err = parse(&svhn(&x, &[32, 32, 3, 1], &[bad]), Path::new("t.mat"))
+                .expect_err("not a label");
+            assert!(
+                matches!(err, DataError::LabelValue { .. }) && err.to_string().contains(shown),
+                "{err}"
+            );
+        }
         let err = parse(&svhn(&x, &[32, 96, 1, 1], &[1.0]), Path::new("t.mat")).expect_err("shape");
         assert!(err.to_string().contains("[32, 32, 3, N]"), "{err}");
         let mut f = write::header();
