@@ -19,13 +19,10 @@ pub fn isolation_points(
     let units = network.num_units();
     let arch = network.arch;
     let (k, depth) = (config.k, config.depth);
-    if depth == 0 {
-        return Err(PlanError::ZeroDepth);
-    }
-    if let Some(c) = config.pyramid
-        && !(0.0..=1.0).contains(&c)
-    {
-        return Err(PlanError::PyramidOutOfRange(c));
+    // Each rule checks only the settings it uses: bp ignores K, d and c; greedy and DGL
+    // ignore d and c.
+    if config.rule == Rule::Bp {
+        return Ok(Vec::new());
     }
     if k == 0 {
         return Err(PlanError::ZeroK);
@@ -37,11 +34,21 @@ pub fn isolation_points(
         Rule::Bp => 1,
         Rule::Greedy | Rule::Dgl => k,
         Rule::AugLocal => {
-            if depth + 2 > units {
+            if depth == 0 {
+                return Err(PlanError::ZeroDepth);
+            }
+            if let Some(c) = config.pyramid
+                && !(0.0..=1.0).contains(&c)
+            {
+                return Err(PlanError::PyramidOutOfRange(c));
+            }
+            // d is bounded first, so that `d + 2` cannot overflow, whatever d is.
+            let max_depth = units.saturating_sub(2);
+            if depth > max_depth {
                 return Err(PlanError::DepthTooLarge {
                     depth,
                     units,
-                    max_depth: units - 2,
+                    max_depth,
                     arch,
                 });
             }
@@ -108,6 +115,20 @@ mod tests {
             })
         ));
         assert_eq!(points(a, Rule::AugLocal, 16, 0), Err(PlanError::ZeroDepth));
+        // Sizes near usize::MAX overflowed `d + 2` and panicked, or wrapped into a plan.
+        for depth in [usize::MAX - 1, usize::MAX] {
+            assert!(
+                matches!(
+                    points(a, Rule::AugLocal, 16, depth),
+                    Err(PlanError::DepthTooLarge { max_depth: 14, .. })
+                ),
+                "d = {depth}"
+            );
+        }
+        assert!(matches!(
+            points(a, Rule::Greedy, usize::MAX, 2),
+            Err(PlanError::KTooLarge { .. })
+        ));
         assert!(matches!(
             points(a, Rule::AugLocal, 3, 2),
             Err(PlanError::TooFewModules {
@@ -128,6 +149,16 @@ mod tests {
                 Err(PlanError::PyramidOutOfRange(_))
             ));
         }
+    }
+
+    #[test]
+    fn rules_ignore_the_settings_they_do_not_use() {
+        let a = Arch::ResNet32;
+        assert_eq!(points(a, Rule::Bp, 999, 0), Ok(vec![]));
+        assert_eq!(points(a, Rule::Bp, 0, usize::MAX), Ok(vec![]));
+        assert_eq!(points(a, Rule::Greedy, 4, 0), Ok(vec![0, 1, 2]));
+        let config = LocalConfig::new(Rule::Dgl, 4).with_pyramid(Some(7.0));
+        assert_eq!(isolation_points(&net(a), &config), Ok(vec![0, 1, 2]));
     }
 
     #[test]

@@ -82,6 +82,23 @@ pub enum AuxHeadPlan {
     Dgl(DglHeadConfig),
 }
 
+impl AuxPlan {
+    /// Float elements its blocks keep for the backward pass, per image (a lower bound; heads
+    /// are not counted).
+    pub fn activations(&self) -> u64 {
+        let mut size = self.input_size;
+        self.blocks
+            .iter()
+            .map(|b| {
+                let elements =
+                    cost::basic_block_activations(b.in_width, b.out_width, b.stride, size);
+                size = cost::conv_out_size(size, b.stride);
+                elements
+            })
+            .sum()
+    }
+}
+
 impl AuxHeadPlan {
     /// Parameters and multiply-adds per image of the head.
     pub fn cost(&self) -> Cost {
@@ -153,6 +170,23 @@ impl Plan {
     /// Number of gradient-isolated modules.
     pub fn num_modules(&self) -> usize {
         self.modules.len()
+    }
+
+    /// Float elements that the largest module (its units and its aux net) keeps for its
+    /// backward pass, per image: since each module's graph is freed before the next runs,
+    /// this is what a step needs at its peak (a lower bound). For bp, the whole network.
+    pub fn peak_activations(&self) -> u64 {
+        self.modules
+            .iter()
+            .map(|m| {
+                let units: u64 = self.network.units[m.units()]
+                    .iter()
+                    .map(|u| u.activations())
+                    .sum();
+                units + m.aux.as_ref().map_or(0, AuxPlan::activations)
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Units after which gradients are cut.
@@ -374,6 +408,19 @@ mod tests {
         assert_eq!(
             (head.input_size, head.pool_size(), head.hidden()),
             (8, 2, 256)
+        );
+    }
+
+    #[test]
+    fn local_modules_keep_far_fewer_activations_than_backprop() {
+        let bp = plan(Arch::ResNet110, LocalConfig::bp());
+        let total: u64 = bp.network.units.iter().map(|u| u.activations()).sum();
+        assert_eq!(bp.peak_activations(), total);
+        let local = auglocal(Arch::ResNet110, 55, 3);
+        assert!(
+            local.peak_activations() * 10 < total,
+            "{}",
+            local.peak_activations()
         );
     }
 

@@ -96,6 +96,30 @@ pub fn basic_block(in_width: usize, out_width: usize, stride: usize, in_size: us
     cost
 }
 
+/// Float elements a stem keeps for its backward pass, per image: a lower bound (the outputs
+/// of its convolution and BatchNorm).
+pub fn stem_activations(out_ch: usize, size: usize) -> u64 {
+    2 * (out_ch * size * size) as u64
+}
+
+/// Float elements a BasicBlock keeps for its backward pass, per image: a lower bound (five of
+/// its output-sized maps: both convolutions, both BatchNorms, the first ReLU; two more with a
+/// projection shortcut).
+pub fn basic_block_activations(
+    in_width: usize,
+    out_width: usize,
+    stride: usize,
+    in_size: usize,
+) -> u64 {
+    let out_size = conv_out_size(in_size, stride);
+    let maps = if needs_projection(in_width, out_width, stride) {
+        7
+    } else {
+        5
+    };
+    maps * (out_width * out_size * out_size) as u64
+}
+
 /// A classifier head: global average pool, an optional BatchNorm1d, then Linear(width, classes).
 pub fn classifier_head(width: usize, num_classes: usize, batch_norm_first: bool) -> Cost {
     let norm = if batch_norm_first {
@@ -120,6 +144,13 @@ mod tests {
         let c = basic_block(16, 32, 2, 32);
         assert_eq!(c.params, 4608 + 9216 + 128 + 512 + 64);
         assert_eq!(c.macs, (4608 + 9216 + 512) * 256);
+    }
+
+    #[test]
+    fn activations_count_output_maps() {
+        assert_eq!(stem_activations(16, 32), 2 * 16 * 1024);
+        assert_eq!(basic_block_activations(16, 16, 1, 32), 5 * 16 * 1024);
+        assert_eq!(basic_block_activations(16, 32, 2, 32), 7 * 32 * 256);
     }
 
     #[test]

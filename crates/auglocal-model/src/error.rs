@@ -14,12 +14,25 @@ pub enum ModelError {
     /// Fewer than two classes.
     #[error("num_classes must be at least 2 (a classifier needs two classes), got {0}")]
     TooFewClasses(usize),
-    /// The width multiplier is not a finite number > 0.
-    #[error("width multiplier must be a finite number > 0, got {0}")]
-    InvalidWidthMultiplier(f64),
-    /// No input channels, or a zero image size.
+    /// More classes than [`crate::MAX_CLASSES`].
+    #[error("num_classes must be at most {max}, got {got}", max = crate::MAX_CLASSES)]
+    TooManyClasses {
+        /// The class count given.
+        got: usize,
+    },
+    /// The width multiplier is not a finite number in (0, [`crate::MAX_WIDTH_MULTIPLIER`]].
     #[error(
-        "input must have at least 1 channel and a side of at least 1 pixel, got {channels} channels of {size}x{size}"
+        "width multiplier must be a finite number > 0 and at most {max}, got {0}",
+        max = crate::MAX_WIDTH_MULTIPLIER
+    )]
+    InvalidWidthMultiplier(f64),
+    /// Input channels or image side out of range (at least 1, at most [`crate::MAX_CHANNELS`]
+    /// and [`crate::MAX_IMAGE_SIZE`]).
+    #[error(
+        "input must have 1 to {max_channels} channels and a side of 1 to {max_size} pixels, got \
+         {channels} channels of {size}x{size}",
+        max_channels = crate::MAX_CHANNELS,
+        max_size = crate::MAX_IMAGE_SIZE
     )]
     InvalidInput {
         /// Input channels.

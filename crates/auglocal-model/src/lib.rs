@@ -23,4 +23,7 @@ mod spec;
 pub use arch::Arch;
 pub use cost::Cost;
 pub use error::ModelError;
-pub use spec::{NetworkSpec, ResNetConfig, STAGE_WIDTHS, UnitKind, UnitSpec};
+pub use spec::{
+    MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_WIDTH_MULTIPLIER, NetworkSpec, ResNetConfig,
+    STAGE_WIDTHS, UnitKind, UnitSpec,
+};

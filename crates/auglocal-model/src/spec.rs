@@ -14,6 +14,15 @@ use crate::{Arch, ModelError};
 /// Stage widths of the CIFAR ResNets at width multiplier 1.
 pub const STAGE_WIDTHS: [usize; 3] = [16, 32, 64];
 
+/// Largest class count of a network (ImageNet-21k has 21,841).
+pub const MAX_CLASSES: usize = 100_000;
+/// Largest width multiplier (stage widths up to 1,024, 4,096 channels at most).
+pub const MAX_WIDTH_MULTIPLIER: f64 = 64.0;
+/// Most input channels.
+pub const MAX_CHANNELS: usize = 64;
+/// Largest side of an input image, in pixels.
+pub const MAX_IMAGE_SIZE: usize = 4096;
+
 /// What a unit is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +51,19 @@ pub struct UnitSpec {
 }
 
 impl UnitSpec {
+    /// Float elements this unit keeps for its backward pass, per image (a lower bound).
+    pub fn activations(&self) -> u64 {
+        match self.kind {
+            UnitKind::Stem => cost::stem_activations(self.out_width, self.out_size),
+            UnitKind::BasicBlock => cost::basic_block_activations(
+                self.in_width,
+                self.out_width,
+                self.stride,
+                self.in_size,
+            ),
+        }
+    }
+
     /// Parameters and multiply-adds per image of this unit.
     pub fn cost(&self) -> Cost {
         match self.kind {
@@ -76,14 +98,27 @@ pub struct ResNetConfig {
 
 impl ResNetConfig {
     /// Checks the configuration and lays the network out as units.
+    ///
+    /// Every size is bounded ([`MAX_CLASSES`], [`MAX_WIDTH_MULTIPLIER`], [`MAX_CHANNELS`],
+    /// [`MAX_IMAGE_SIZE`]), so that parameter and multiply-add counts cannot overflow.
     pub fn spec(&self) -> Result<NetworkSpec, ModelError> {
         if self.num_classes < 2 {
             return Err(ModelError::TooFewClasses(self.num_classes));
         }
-        if !(self.width_multiplier.is_finite() && self.width_multiplier > 0.0) {
+        if self.num_classes > MAX_CLASSES {
+            return Err(ModelError::TooManyClasses {
+                got: self.num_classes,
+            });
+        }
+        if !(self.width_multiplier.is_finite()
+            && self.width_multiplier > 0.0
+            && self.width_multiplier <= MAX_WIDTH_MULTIPLIER)
+        {
             return Err(ModelError::InvalidWidthMultiplier(self.width_multiplier));
         }
-        if self.in_channels == 0 || self.image_size == 0 {
+        if !(1..=MAX_CHANNELS).contains(&self.in_channels)
+            || !(1..=MAX_IMAGE_SIZE).contains(&self.image_size)
+        {
             return Err(ModelError::InvalidInput {
                 channels: self.in_channels,
                 size: self.image_size,
@@ -228,9 +263,42 @@ mod tests {
             Err(ModelError::InvalidWidthMultiplier(_))
         ));
         assert!(matches!(
-            base.with_image_size(0).spec(),
+            base.clone().with_image_size(0).spec(),
             Err(ModelError::InvalidInput { .. })
         ));
+    }
+
+    #[test]
+    fn huge_sizes_are_refused_before_anything_is_counted() {
+        let base = ResNetConfig::new(Arch::ResNet110);
+        for bad in [1e300, f64::INFINITY, 64.5] {
+            assert!(matches!(
+                base.clone().with_width_multiplier(bad).spec(),
+                Err(ModelError::InvalidWidthMultiplier(_))
+            ));
+        }
+        assert!(matches!(
+            base.clone().with_num_classes(usize::MAX).spec(),
+            Err(ModelError::TooManyClasses { .. })
+        ));
+        for size in [usize::MAX, MAX_IMAGE_SIZE + 1] {
+            assert!(matches!(
+                base.clone().with_image_size(size).spec(),
+                Err(ModelError::InvalidInput { .. })
+            ));
+        }
+        // At every bound at once the counts still fit in u64.
+        let s = base
+            .with_width_multiplier(MAX_WIDTH_MULTIPLIER)
+            .with_num_classes(MAX_CLASSES)
+            .with_image_size(MAX_IMAGE_SIZE)
+            .spec()
+            .expect("within bounds");
+        let cost = s.cost();
+        assert!(
+            cost.macs > cost.params && cost.params > 1_000_000_000,
+            "{cost:?}"
+        );
     }
 
     #[test]

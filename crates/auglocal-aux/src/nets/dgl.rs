@@ -1,12 +1,12 @@
 //! DGL's auxiliary head (Belilovsky et al. 2020), as the AugLocal reference builds it.
 
 use auglocal_model::cost::{self, Cost};
-use auglocal_model::nn::{BatchNorm2d, BatchNorm2dConfig, conv2d_config};
+use auglocal_model::nn::{BatchNorm, BatchNormConfig, conv2d_config};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -60,7 +60,7 @@ impl DglHeadConfig {
             convs: (0..DGL_CONV_LAYERS)
                 .map(|_| ConvBn {
                     conv: conv2d_config(c, c, 1, 1).init(device),
-                    bn: BatchNorm2dConfig::new(c).init(device),
+                    bn: BatchNormConfig::new(c).init(device),
                 })
                 .collect(),
             mlp_pool: AdaptiveAvgPool2dConfig::new([self.mlp_pool_size(); 2]).init(),
@@ -81,7 +81,7 @@ pub struct ConvBn<B: Backend> {
     /// The 1x1 convolution.
     pub conv: Conv2d<B>,
     /// Its BatchNorm.
-    pub bn: BatchNorm2d<B>,
+    pub bn: BatchNorm<B>,
 }
 
 /// A Linear layer (no bias) + BatchNorm1d, followed by ReLU in the forward pass.
@@ -125,7 +125,7 @@ impl<B: Backend> DglHead<B> {
         let x = self
             .mlp
             .iter()
-            .fold(x, |x, l| relu(l.bn.forward(l.linear.forward(x))));
+            .fold(x, |x, l| relu(l.bn.forward_1d(l.linear.forward(x))));
         self.classifier.forward(x)
     }
 }

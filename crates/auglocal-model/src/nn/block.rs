@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{BatchNorm2d, BatchNorm2dConfig, conv2d_config};
+use super::{BatchNorm, BatchNormConfig, conv2d_config};
 use crate::cost::needs_projection;
 
 /// Configuration of a [`BasicBlock`].
@@ -27,12 +27,12 @@ impl BasicBlockConfig {
         let (i, o, s) = (self.in_width, self.out_width, self.stride);
         BasicBlock {
             conv1: conv2d_config(i, o, 3, s).init(device),
-            bn1: BatchNorm2dConfig::new(o).init(device),
+            bn1: BatchNormConfig::new(o).init(device),
             conv2: conv2d_config(o, o, 3, 1).init(device),
-            bn2: BatchNorm2dConfig::new(o).init(device),
+            bn2: BatchNormConfig::new(o).init(device),
             shortcut: needs_projection(i, o, s).then(|| Projection {
                 conv: conv2d_config(i, o, 1, s).init(device),
-                bn: BatchNorm2dConfig::new(o).init(device),
+                bn: BatchNormConfig::new(o).init(device),
             }),
         }
     }
@@ -44,7 +44,7 @@ pub struct Projection<B: Backend> {
     /// The 1x1 convolution.
     pub conv: Conv2d<B>,
     /// Its BatchNorm.
-    pub bn: BatchNorm2d<B>,
+    pub bn: BatchNorm<B>,
 }
 
 /// conv3x3(stride) + BN + ReLU + conv3x3 + BN, plus the shortcut (identity, or a projection when
@@ -54,11 +54,11 @@ pub struct BasicBlock<B: Backend> {
     /// First 3x3 convolution (carries the stride).
     pub conv1: Conv2d<B>,
     /// BatchNorm after `conv1`.
-    pub bn1: BatchNorm2d<B>,
+    pub bn1: BatchNorm<B>,
     /// Second 3x3 convolution.
     pub conv2: Conv2d<B>,
     /// BatchNorm after `conv2`.
-    pub bn2: BatchNorm2d<B>,
+    pub bn2: BatchNorm<B>,
     /// Projection shortcut; `None` is the identity.
     pub shortcut: Option<Projection<B>>,
 }

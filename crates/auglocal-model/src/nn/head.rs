@@ -2,7 +2,9 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
+
+use crate::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::{Tensor, backend::Backend};
 
 /// Global average pooling over the spatial dimensions.
@@ -44,7 +46,7 @@ impl ClassifierHeadConfig {
 /// rule's aux net, and the head of every AugLocal aux net.
 #[derive(Module, Debug)]
 pub struct ClassifierHead<B: Backend> {
-    /// Optional BatchNorm1d before the Linear layer.
+    /// Optional BatchNorm1d before the Linear layer (PyTorch's running variance).
     pub norm: Option<BatchNorm<B>>,
     /// The classifier.
     pub linear: Linear<B>,
@@ -57,7 +59,7 @@ impl<B: Backend> ClassifierHead<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let pooled = global_avg_pool(x);
         let pooled = match &self.norm {
-            Some(bn) => bn.forward(pooled),
+            Some(bn) => bn.forward_1d(pooled),
             None => pooled,
         };
         self.linear.forward(pooled)

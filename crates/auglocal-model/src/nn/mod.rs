@@ -11,7 +11,7 @@ mod stem;
 pub use block::{BasicBlock, BasicBlockConfig, Projection};
 pub use head::{ClassifierHead, ClassifierHeadConfig, global_avg_pool};
 pub use init::{conv_initializer, conv2d_config};
-pub use norm::{BatchNorm2d, BatchNorm2dConfig};
+pub use norm::{BatchNorm, BatchNormConfig};
 pub use params::{materialize, num_trainable_params};
 pub use resnet::{ResNet, Unit};
 pub use stem::{Stem, StemConfig};

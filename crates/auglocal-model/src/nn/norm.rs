@@ -1,4 +1,5 @@
-//! BatchNorm over `[batch, channels, H, W]`, laid out for fast CPU kernels.
+//! BatchNorm over `[batch, channels, H, W]`, laid out for fast CPU kernels, and over
+//! `[batch, features]` (BatchNorm1d), both with PyTorch's running statistics.
 //!
 //! Burn 0.21's `BatchNorm` broadcasts per-channel statistics of shape `[1, C, 1, 1]` over
 //! `[N, C, H, W]`; its CPU backend runs 4-D broadcasts through a generic per-element strided
@@ -12,9 +13,9 @@ use burn::config::Config;
 use burn::module::{Initializer, Module, Param, RunningState};
 use burn::tensor::{Tensor, backend::Backend};
 
-/// Configuration of a [`BatchNorm2d`].
+/// Configuration of a [`BatchNorm`].
 #[derive(Config, Debug, PartialEq)]
-pub struct BatchNorm2dConfig {
+pub struct BatchNormConfig {
     /// Channels.
     pub num_features: usize,
     /// Added to the variance for numerical stability.
@@ -25,11 +26,11 @@ pub struct BatchNorm2dConfig {
     pub momentum: f64,
 }
 
-impl BatchNorm2dConfig {
+impl BatchNormConfig {
     /// A BatchNorm with weight 1, bias 0, running mean 0 and running variance 1.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> BatchNorm2d<B> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> BatchNorm<B> {
         let c = self.num_features;
-        BatchNorm2d {
+        BatchNorm {
             gamma: Initializer::Ones.init([c], device),
             beta: Initializer::Zeros.init([c], device),
             running_mean: RunningState::new(Tensor::zeros([c], device)),
@@ -40,10 +41,12 @@ impl BatchNorm2dConfig {
     }
 }
 
-/// Batch normalisation of 4-D feature maps: batch statistics on an autodiff backend
-/// (training), running statistics otherwise (inference).
+/// Batch normalisation of feature maps ([`BatchNorm::forward`], `BatchNorm2d`) or of feature
+/// vectors ([`BatchNorm::forward_1d`], `BatchNorm1d`): batch statistics on an autodiff
+/// backend (training), running statistics otherwise (inference). Its fields are Burn's
+/// `BatchNorm`'s, so records of either load into the other.
 #[derive(Module, Debug)]
-pub struct BatchNorm2d<B: Backend> {
+pub struct BatchNorm<B: Backend> {
     /// Scale, `[C]`.
     pub gamma: Param<Tensor<B, 1>>,
     /// Shift, `[C]`.
@@ -64,7 +67,7 @@ fn per_row<B: Backend>(channel: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
     channel.repeat_dim(0, n).reshape([n * c, 1])
 }
 
-impl<B: Backend> BatchNorm2d<B> {
+impl<B: Backend> BatchNorm<B> {
     /// # Shapes
     /// - input: `[batch, channels, H, W]`
     /// - output: `[batch, channels, H, W]`
@@ -95,25 +98,71 @@ impl<B: Backend> BatchNorm2d<B> {
     }
 
     fn update_running(&self, mean: Tensor<B, 2>, var: Tensor<B, 2>, count: usize) {
-        let m = self.momentum;
-        let unbiased = count as f64 / (count.max(2) - 1) as f64;
-        let [_, c] = mean.dims();
-        let mean = mean.detach().reshape([c]);
-        let var = var.detach().reshape([c]).mul_scalar(unbiased);
-        let running_mean = self.running_mean.value_sync();
-        let running_var = self.running_var.value_sync();
-        self.running_mean.update(
-            running_mean
-                .mul_scalar(1.0 - m)
-                .add(mean.mul_scalar(m))
-                .detach(),
+        update_running(
+            &self.running_mean,
+            &self.running_var,
+            self.momentum,
+            mean,
+            var,
+            count,
         );
-        self.running_var.update(
-            running_var
-                .mul_scalar(1.0 - m)
-                .add(var.mul_scalar(m))
-                .detach(),
-        );
+    }
+}
+
+/// PyTorch's update of the running statistics: `running = (1 - m) running + m batch`, with the
+/// *unbiased* batch variance (`count / (count - 1)` times the biased one). Burn 0.21's own
+/// BatchNorm uses the biased variance.
+fn update_running<B: Backend>(
+    running_mean: &RunningState<Tensor<B, 1>>,
+    running_var: &RunningState<Tensor<B, 1>>,
+    m: f64,
+    mean: Tensor<B, 2>,
+    biased_var: Tensor<B, 2>,
+    count: usize,
+) {
+    let unbiased = count as f64 / (count.max(2) - 1) as f64;
+    let [_, c] = mean.dims();
+    let mean = mean.detach().reshape([c]);
+    let var = biased_var.detach().reshape([c]).mul_scalar(unbiased);
+    let old_mean = running_mean.value_sync();
+    let old_var = running_var.value_sync();
+    running_mean.update(
+        old_mean
+            .mul_scalar(1.0 - m)
+            .add(mean.mul_scalar(m))
+            .detach(),
+    );
+    running_var.update(old_var.mul_scalar(1.0 - m).add(var.mul_scalar(m)).detach());
+}
+
+impl<B: Backend> BatchNorm<B> {
+    /// Batch normalisation of feature vectors, PyTorch's `BatchNorm1d` on `[N, C]`.
+    ///
+    /// # Shapes
+    /// - input: `[batch, features]`
+    /// - output: `[batch, features]`
+    pub fn forward_1d(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, c] = x.dims();
+        let (centered, var) = if B::ad_enabled(&x.device()) {
+            let mean = x.clone().mean_dim(0);
+            let centered = x - mean.clone();
+            let var = centered.clone().square().mean_dim(0);
+            update_running(
+                &self.running_mean,
+                &self.running_var,
+                self.momentum,
+                mean,
+                var.clone(),
+                n,
+            );
+            (centered, var)
+        } else {
+            let mean = self.running_mean.value().reshape([1, c]);
+            let var = self.running_var.value().reshape([1, c]);
+            (x - mean, var)
+        };
+        let scale = (var + self.epsilon).sqrt().recip() * self.gamma.val().reshape([1, c]);
+        centered * scale + self.beta.val().reshape([1, c])
     }
 }
 
@@ -121,8 +170,8 @@ impl<B: Backend> BatchNorm2d<B> {
 mod tests {
     use burn::backend::{Autodiff, Flex};
     use burn::module::AutodiffModule;
-    use burn::nn::BatchNormConfig;
-    use burn::tensor::{Distribution, Tolerance};
+    use burn::nn::BatchNormConfig as BurnBatchNormConfig;
+    use burn::tensor::{Distribution, TensorData, Tolerance};
 
     use super::*;
 
@@ -140,8 +189,8 @@ mod tests {
     #[test]
     fn training_forward_and_gradients_match_burns_batch_norm() {
         let device = Default::default();
-        let ours = BatchNorm2dConfig::new(4).init::<A>(&device);
-        let burns = BatchNormConfig::new(4).init::<A>(&device);
+        let ours = BatchNormConfig::new(4).init::<A>(&device);
+        let burns = BurnBatchNormConfig::new(4).init::<A>(&device);
         let x = input();
         let weights = Tensor::<A, 4>::random([3, 4, 5, 6], Distribution::Default, &device);
         let a = ours.forward(x.clone());
@@ -167,9 +216,59 @@ mod tests {
     }
 
     #[test]
+    fn batch_norm_1d_matches_burns_forward_and_pytorchs_running_variance() {
+        let device = Default::default();
+        // PyTorch:
+        //   bn = torch.nn.BatchNorm1d(2); x = torch.tensor([[1., 10.], [2., 20.], [4., 60.]])
+        //   bn(x); bn.running_mean, bn.running_var
+        //   -> tensor([0.2333, 3.0000]), tensor([1.1333, 70.9000])
+        // (mean (7/3, 30); unbiased var (7/3, 700): 0.9 + 0.1 var). Burn's BatchNorm records
+        // 0.9 + 0.1 (14/9, 1400/3) = (1.0556, 47.5667), the biased variance.
+        let x = Tensor::<A, 2>::from_floats([[1.0, 10.0], [2.0, 20.0], [4.0, 60.0]], &device);
+        let ours = BatchNormConfig::new(2).init::<A>(&device);
+        let burns = BurnBatchNormConfig::new(2).init::<A>(&device);
+        let a = ours.forward_1d(x.clone());
+        let b = burns.forward(x.clone());
+        a.into_data()
+            .assert_approx_eq::<f32>(&b.into_data(), Tolerance::default());
+        let valid = ours.valid();
+        valid
+            .running_mean
+            .value()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &TensorData::from([0.233_333_33f32, 3.0]),
+                Tolerance::default(),
+            );
+        valid
+            .running_var
+            .value()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &TensorData::from([1.133_333_3f32, 70.9]),
+                Tolerance::default(),
+            );
+        // Inference normalises with those statistics.
+        let out = valid.forward_1d(x.inner());
+        let normalise = |row: [f32; 2]| {
+            [
+                (row[0] - 0.233_333_33) / (1.133_333_3f32 + 1e-5).sqrt(),
+                (row[1] - 3.0) / (70.9f32 + 1e-5).sqrt(),
+            ]
+        };
+        let expected = TensorData::from([
+            normalise([1.0, 10.0]),
+            normalise([2.0, 20.0]),
+            normalise([4.0, 60.0]),
+        ]);
+        out.into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::default());
+    }
+
+    #[test]
     fn running_statistics_follow_pytorch_and_drive_inference() {
         let device = Default::default();
-        let bn = BatchNorm2dConfig::new(4).init::<A>(&device);
+        let bn = BatchNormConfig::new(4).init::<A>(&device);
         let x = input();
         let _ = bn.forward(x.clone());
         // PyTorch: running_mean = 0.9 * 0 + 0.1 * mean; running_var = 0.9 * 1 + 0.1 * unbiased var.

@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{BatchNorm2d, BatchNorm2dConfig, conv2d_config};
+use super::{BatchNorm, BatchNormConfig, conv2d_config};
 
 /// Configuration of a [`Stem`].
 #[derive(Config, Debug)]
@@ -22,7 +22,7 @@ impl StemConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Stem<B> {
         Stem {
             conv: conv2d_config(self.in_channels, self.out_width, 3, 1).init(device),
-            bn: BatchNorm2dConfig::new(self.out_width).init(device),
+            bn: BatchNormConfig::new(self.out_width).init(device),
         }
     }
 }
@@ -33,7 +33,7 @@ pub struct Stem<B: Backend> {
     /// The 3x3 convolution.
     pub conv: Conv2d<B>,
     /// Its BatchNorm.
-    pub bn: BatchNorm2d<B>,
+    pub bn: BatchNorm<B>,
 }
 
 impl<B: Backend> Stem<B> {
