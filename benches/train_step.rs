@@ -43,7 +43,13 @@ fn bench(c: &mut Criterion) {
         let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &Default::default());
         let data = batch();
         group.bench_function(format!("resnet20/{rule}"), |b| {
-            b.iter(|| black_box(trainer.step(data.images.clone(), data.targets.clone(), 0.05)))
+            b.iter(|| {
+                black_box(
+                    trainer
+                        .step(data.images.clone(), data.targets.clone(), 0.05)
+                        .expect("steps"),
+                )
+            })
         });
     }
     group.finish();

@@ -59,25 +59,57 @@ pub struct LocalArgs {
     #[arg(long, short = 'k')]
     pub k: Option<usize>,
 
-    /// d, the depth of the auxiliary networks: how many layers each one samples from the
-    /// layers that follow its module (with the pyramid, the depth at the first module).
-    #[arg(long, short = 'd', default_value_t = 2)]
-    pub depth: usize,
+    /// d, the depth of the auxiliary networks (auglocal): how many layers each one samples
+    /// from the layers that follow its module (with the pyramid, the depth at the first
+    /// module) [default: 2].
+    #[arg(long, short = 'd')]
+    pub depth: Option<usize>,
 
-    /// c, the pyramidal depth coefficient in [0, 1]: auxiliary depth decreases linearly from d
-    /// at the first module to about d - c(d - 1) at the last. "none" keeps every auxiliary
-    /// network at depth d.
-    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
-    pub pyramid: Pyramid,
+    /// c, the pyramidal depth coefficient in [0, 1] (auglocal): auxiliary depth decreases
+    /// linearly from d at the first module to about d - c(d - 1) at the last. "none" keeps
+    /// every auxiliary network at depth d [default: 0.5].
+    #[arg(long, allow_negative_numbers = true)]
+    pub pyramid: Option<Pyramid>,
 }
 
 impl LocalArgs {
     /// The planner's configuration for `network` (validated when planned).
     pub fn config(&self, network: &NetworkSpec) -> LocalConfig {
         LocalConfig::new(self.rule, self.k.unwrap_or(network.num_units()))
-            .with_depth(self.depth)
-            .with_pyramid(self.pyramid.0)
+            .with_depth(self.depth.unwrap_or(2))
+            .with_pyramid(self.pyramid.map_or(Some(0.5), |p| p.0))
     }
+
+    /// Notes on the flags given that the rule does not use.
+    pub fn notes(&self) -> Vec<String> {
+        ignored_flags(
+            self.rule,
+            self.k.is_some(),
+            self.depth.is_some(),
+            self.pyramid.is_some(),
+        )
+    }
+}
+
+/// What a rule ignores of the local-learning flags given (`k`, `depth`, `pyramid`): bp trains
+/// one module and uses none of them; greedy and DGL have no aux depth.
+pub fn ignored_flags(rule: Rule, k: bool, depth: bool, pyramid: bool) -> Vec<String> {
+    fn given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
+        flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect()
+    }
+    let ignored = match rule {
+        Rule::Bp => given(&[("--k", k), ("--depth", depth), ("--pyramid", pyramid)]),
+        Rule::Greedy | Rule::Dgl => given(&[("--depth", depth), ("--pyramid", pyramid)]),
+        Rule::AugLocal => Vec::new(),
+    };
+    if ignored.is_empty() {
+        return Vec::new();
+    }
+    let why = match rule {
+        Rule::Bp => "bp trains the whole network as one module",
+        _ => "only auglocal's aux nets have a depth",
+    };
+    vec![format!("{} ignored: {why}", ignored.join(", "))]
 }
 
 /// A pyramid coefficient, or `none`.

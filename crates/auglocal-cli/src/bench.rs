@@ -13,6 +13,8 @@ use anyhow::{Context, Result, bail};
 use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal_model::{Arch, ResNetConfig};
+use auglocal_train::MAX_BATCH;
+use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
 use auglocal_train::{Trainer, sgd_config};
 use burn::data::dataloader::batcher::Batcher;
@@ -22,8 +24,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::Pyramid;
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
+use crate::exit::usage;
 use crate::format::mib;
+use crate::output::OutputFile;
 use crate::plot;
+
+/// Most measured steps per rule.
+const MAX_STEPS: usize = 10_000;
+/// Most warm-up steps per rule.
+const MAX_WARMUP: usize = 1_000;
 
 /// Flags of `auglocal bench`.
 #[derive(Args, Debug, Clone)]
@@ -137,10 +146,21 @@ pub struct Ratios {
 
 /// Runs the benchmark (or, with `--single`, one rule of it).
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.steps == 0 || args.batch == 0 {
-        bail!(auglocal_train::TrainError::Config(
-            "--steps and --batch must be at least 1".into()
-        ));
+    for (flag, value, range) in [
+        ("--steps", args.steps, 1..=MAX_STEPS),
+        ("--warmup", args.warmup, 0..=MAX_WARMUP),
+        ("--batch", args.batch, 1..=MAX_BATCH),
+    ] {
+        if !range.contains(&value) {
+            return Err(usage(format!(
+                "{flag} must be in {}..={}, got {value}",
+                range.start(),
+                range.end()
+            )));
+        }
+    }
+    if args.rules.is_empty() {
+        return Err(usage("--rules names no rule"));
     }
     if args.single {
         let [rule] = args.rules[..] else {
@@ -150,10 +170,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&result)?);
         return Ok(());
     }
-    // Check every plan before any measurement.
+    // Check everything before any measurement: the backend, every plan and its memory, the
+    // output paths.
+    crate::device::check_compiled(args.device)?;
     for &rule in &args.rules {
-        plan(args, rule)?;
+        footprint::check(&plan(args, rule)?, args.batch)?;
     }
+    let save_json = args
+        .save_json
+        .as_deref()
+        .map(OutputFile::check)
+        .transpose()?;
+    let chart = args.plot.as_deref().map(OutputFile::check).transpose()?;
     let mut results = Vec::new();
     for &rule in &args.rules {
         eprintln!(
@@ -163,18 +191,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         results.push(child(args, rule)?);
     }
     let report = report(args, results);
-    if let Some(path) = &args.save_json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let json = serde_json::to_string_pretty(&report)?;
+    // The table first: a save that fails cannot lose the measurement.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{json}");
     } else {
         print!("{}", markdown(&report));
     }
-    if let Some(path) = &args.plot {
-        plot::bench_chart(&report, path).with_context(|| format!("drawing {}", path.display()))?;
-        eprintln!("chart written to {}", path.display());
+    if let Some(file) = save_json {
+        file.write(json.as_bytes())?;
+    }
+    if let Some(file) = chart {
+        plot::bench_chart(&report, file.path())
+            .with_context(|| format!("drawing {}", file.path().display()))?;
+        eprintln!("chart written to {}", file.path().display());
     }
     Ok(())
 }
@@ -237,6 +267,7 @@ impl BackendJob for Single<'_> {
         let args = self.args;
         let plan = plan(args, self.rule)?;
         let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &device);
+        // Bounded by `run`: at most 65,536 x 11,000 images, generated one at a time.
         let images = Synthetic::new(args.batch * (args.warmup + args.steps), 10, 32, 7);
         let batcher = ImageBatcher {
             normalize: Normalize::HALF,
@@ -250,7 +281,7 @@ impl BackendJob for Single<'_> {
             let batch = Batcher::<B, _, _>::batch(&batcher, samples, &device);
             let start = Instant::now();
             // The step reads every module's loss, so it returns once the device is done.
-            trainer.step(batch.images, batch.targets, 0.05);
+            trainer.step(batch.images, batch.targets, 0.05)?;
             if step >= args.warmup {
                 step_seconds.push(start.elapsed().as_secs_f64());
             }

@@ -24,14 +24,24 @@ pub struct DataArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
 
-    /// Side of the square images the network takes.
-    #[arg(long, default_value_t = 32)]
-    image_size: usize,
+    /// Side of the square images the network takes [default: the data set's: 32, 96 for
+    /// stl10, 224 for imagenet].
+    #[arg(long)]
+    image_size: Option<usize>,
 }
 
 /// Opens the data set and prints a summary.
 pub fn run(args: &DataArgs) -> Result<()> {
-    let mut config = DataConfig::new(args.dataset, args.image_size);
+    let size = args
+        .image_size
+        .unwrap_or_else(|| args.dataset.default_image_size());
+    if !(1..=auglocal_model::MAX_IMAGE_SIZE).contains(&size) {
+        return Err(crate::exit::usage(format!(
+            "--image-size must be in 1..={}, got {size}",
+            auglocal_model::MAX_IMAGE_SIZE
+        )));
+    }
+    let mut config = DataConfig::new(args.dataset, size);
     config.data_dir = args.data_dir.clone();
     let data = Data::open(&config).with_context(|| format!("opening {}", args.dataset))?;
     match &data.location {

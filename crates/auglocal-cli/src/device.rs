@@ -59,6 +59,17 @@ pub struct MissingBackend {
     backend: &'static str,
 }
 
+/// Refuses a device whose backend this binary was built without.
+pub fn check_compiled(device: Device) -> Result<(), MissingBackend> {
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Wgpu if cfg!(feature = "wgpu") => Ok(()),
+        Device::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
+        Device::Wgpu => Err(MissingBackend { backend: "wgpu" }),
+        Device::Cuda(_) => Err(MissingBackend { backend: "cuda" }),
+    }
+}
+
 /// Bytes of device memory that the backend's allocator holds now, where it says (`None` on
 /// the CPU backend, whose memory the heap and RSS figures cover).
 pub type DeviceMemory<'a> = &'a dyn Fn() -> Option<u64>;

@@ -5,16 +5,15 @@ mod bench;
 mod compare;
 mod data;
 mod device;
+mod exit;
 mod format;
+mod output;
 mod plan;
 mod plot;
 mod train;
 
 use std::process::ExitCode;
 
-use auglocal_aux::PlanError;
-use auglocal_model::ModelError;
-use auglocal_train::TrainError;
 use auglocal_train::memory::CountingAllocator;
 
 /// Counts live heap bytes, for the peak training memory that `train` reports.
@@ -73,23 +72,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            exit_code(&err)
+            exit::code(&err)
         }
-    }
-}
-
-/// Exit status 2 for bad input (as clap does for bad flags), 1 for anything else.
-fn exit_code(err: &anyhow::Error) -> ExitCode {
-    let bad_input = err.chain().any(|e| {
-        e.is::<PlanError>()
-            || e.is::<ModelError>()
-            || e.is::<device::MissingBackend>()
-            || e.downcast_ref::<TrainError>()
-                .is_some_and(TrainError::is_bad_input)
-    });
-    if bad_input {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
     }
 }

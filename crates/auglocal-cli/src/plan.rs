@@ -28,6 +28,9 @@ pub struct PlanArgs {
 pub fn run(args: &PlanArgs) -> Result<()> {
     let network = args.network.spec()?;
     let plan = Plan::new(&network, &args.local.config(&network))?;
+    for note in args.local.notes() {
+        eprintln!("note: {note}");
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&plan).context("serialising the plan")?;
         println!("{json}");

@@ -2,18 +2,22 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use auglocal_aux::Rule;
 use auglocal_data::DatasetName;
 use auglocal_model::Arch;
 use auglocal_train::progress::Console;
-use auglocal_train::{Run, Schedule, TrainConfig};
+use auglocal_train::rundir::run_entries;
+use auglocal_train::{Run, Schedule, TrainConfig, evaluate_run};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 
-use crate::args::Pyramid;
+use crate::args::{Pyramid, ignored_flags};
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
+use crate::exit::usage;
 use crate::format::{ratio, thousands};
+use crate::output::OutputFile;
 
 /// Flags of `auglocal train`. Each overrides the value of `--config FILE`, which overrides the
 /// defaults shown.
@@ -33,9 +37,15 @@ pub struct TrainArgs {
     #[arg(long)]
     device: Option<Device>,
 
-    /// Run directory [default: runs/<arch>-<rule>-<dataset>, numbered if it exists].
+    /// Run directory [default: runs/<arch>-<rule>-<dataset>, numbered if it holds a run].
+    /// A directory that holds a run is refused unless --overwrite is given.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+
+    /// Replace the run that --out holds (its config, plan, metrics and checkpoints; other
+    /// files stay). Refused while another process trains it.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
 
     /// The primary network [default: resnet32].
     #[arg(long)]
@@ -80,7 +90,8 @@ pub struct TrainArgs {
     /// or constant [default: cosine].
     #[arg(long)]
     schedule: Option<ScheduleKind>,
-    /// Warm-up epochs of the cosine schedule [default: 10, as the reference].
+    /// Warm-up epochs of the cosine schedule, fewer than --epochs [default: scaled to the run
+    /// as the reference's 10 of 400 epochs: epochs / 40, at most 10; none below 40 epochs].
     #[arg(long)]
     warmup: Option<usize>,
     /// SGD momentum (Nesterov) [default: 0.9].
@@ -124,9 +135,14 @@ impl TrainArgs {
         let mut c = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?
+                    .map_err(|e| usage(format!("--config {}: {e}", path.display())))?;
+                serde_json::from_str(&text).map_err(|e| {
+                    usage(format!(
+                        "--config {}: not a run configuration ({e}); the field names are those \
+                         of a run's config.json",
+                        path.display()
+                    ))
+                })?
             }
             None => TrainConfig::default(),
         };
@@ -163,15 +179,18 @@ impl TrainArgs {
             c.test_limit = self.test_limit;
         }
         c.schedule = match (self.schedule, self.warmup, c.schedule) {
-            (Some(ScheduleKind::Constant), _, _) => Schedule::Constant,
+            (Some(ScheduleKind::Constant), None, _) => Schedule::Constant,
+            (Some(ScheduleKind::Constant), Some(_), _) | (None, Some(_), Schedule::Constant) => {
+                return Err(usage(
+                    "--warmup applies to the cosine schedule; the constant schedule has none",
+                ));
+            }
             (Some(ScheduleKind::Cosine), w, Schedule::Cosine { warmup })
             | (None, w @ Some(_), Schedule::Cosine { warmup }) => Schedule::Cosine {
-                warmup: w.unwrap_or(warmup),
+                warmup: w.or(warmup),
             },
-            (Some(ScheduleKind::Cosine), w, Schedule::Constant) => Schedule::Cosine {
-                warmup: w.unwrap_or(auglocal_train::WARMUP_EPOCHS),
-            },
-            (None, _, s) => s,
+            (Some(ScheduleKind::Cosine), w, Schedule::Constant) => Schedule::Cosine { warmup: w },
+            (None, None, s) => s,
         };
         c.aux_accuracy |= self.aux_accuracy;
         Ok(c)
@@ -190,22 +209,19 @@ pub fn demo_config() -> TrainConfig {
         epochs: 3,
         batch: 16,
         lr: 0.04,
-        schedule: Schedule::Cosine { warmup: 0 },
+        schedule: Schedule::Cosine { warmup: Some(0) },
         ..TrainConfig::default()
     }
 }
 
-fn default_out(c: &TrainConfig) -> PathBuf {
-    let base = format!("runs/{}-{}-{}", c.arch, c.rule, c.dataset);
+/// `base`, or `base-2`, `base-3`, ... : the first that holds no run (never an existing one).
+fn numbered(base: &str) -> PathBuf {
     (1..)
-        .map(|i| {
-            PathBuf::from(if i == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{i}")
-            })
+        .map(|i| match i {
+            1 => PathBuf::from(base),
+            i => PathBuf::from(format!("{base}-{i}")),
         })
-        .find(|p| !p.join("config.json").exists())
+        .find(|p| run_entries(p).is_empty())
         .unwrap_or_else(|| PathBuf::from(base))
 }
 
@@ -232,10 +248,9 @@ fn train_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<
             ..TrainArgs::default()
         };
         if *args != only_resume {
-            bail!(auglocal_train::TrainError::Config(
+            return Err(usage(
                 "--resume takes no other flag but --device: the run continues with its own \
-                 config.json"
-                    .into()
+                 config.json",
             ));
         }
         let run = Run::<B>::resume(dir, device)?;
@@ -255,14 +270,26 @@ fn train_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<
                  Fashion-MNIST stands in for CIFAR-10 here."
             );
         }
+        for note in ignored_flags(
+            config.rule,
+            args.k.is_some(),
+            args.depth.is_some(),
+            args.pyramid.is_some(),
+        ) {
+            eprintln!("note: {note}");
+        }
         let out = args.out.clone().unwrap_or_else(|| {
-            if demo {
-                PathBuf::from("runs/demo")
+            numbered(&if demo {
+                "runs/demo".to_string()
             } else {
-                default_out(&config)
-            }
+                format!("runs/{}-{}-{}", config.arch, config.rule, config.dataset)
+            })
         });
-        Run::<B>::create(config, &out, device)?
+        if args.overwrite {
+            Run::<B>::overwrite(config, &out, device)?
+        } else {
+            Run::<B>::create(config, &out, device)?
+        }
     };
     describe(&run);
     let metrics = run.train(&mut Console::default())?;
@@ -327,7 +354,10 @@ fn describe<B: AutodiffBackend>(run: &Run<B>) {
         c.lr,
         match c.schedule {
             Schedule::Constant => "constant".to_string(),
-            Schedule::Cosine { warmup } => format!("cosine, {warmup} warm-up epochs"),
+            Schedule::Cosine { .. } => format!(
+                "cosine, {} warm-up epochs",
+                c.schedule.warmup_epochs(c.epochs)
+            ),
         },
         c.momentum,
         c.weight_decay,
@@ -339,7 +369,7 @@ fn describe<B: AutodiffBackend>(run: &Run<B>) {
 /// Flags of `auglocal eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The run directory.
+    /// The run directory (only read: eval never writes into it).
     run_dir: PathBuf,
     /// Where to evaluate: cpu, wgpu or cuda[:N] [default: cpu].
     #[arg(long, default_value = "cpu")]
@@ -347,38 +377,71 @@ pub struct EvalArgs {
     /// Also report every aux head's test accuracy.
     #[arg(long)]
     aux_accuracy: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON to this file (outside the run directory or in it, as you choose).
+    #[arg(long, value_name = "FILE")]
+    save_json: Option<PathBuf>,
+}
+
+/// What `auglocal eval` reports.
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    run: PathBuf,
+    checkpoint: PathBuf,
+    epoch: usize,
+    test_images: usize,
+    test_accuracy: f64,
+    aux_test_accuracy: Vec<f64>,
 }
 
 /// Evaluates a run's latest checkpoint on its test set.
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    dispatch(args.device, EvalJob(args))
+    let save = args
+        .save_json
+        .as_deref()
+        .map(OutputFile::check)
+        .transpose()?;
+    let report = dispatch(args.device, EvalJob(args))?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "{}: epoch {}, test accuracy {:.2}% on {} images",
+            args.run_dir.display(),
+            report.epoch,
+            100.0 * report.test_accuracy,
+            thousands(report.test_images as u64)
+        );
+        for (k, a) in report.aux_test_accuracy.iter().enumerate() {
+            println!("  aux head of module {k:2}: {:.2}%", 100.0 * a);
+        }
+    }
+    if let Some(file) = save {
+        file.write(json.as_bytes())?;
+    }
+    Ok(())
 }
 
 struct EvalJob<'a>(&'a EvalArgs);
 
 impl BackendJob for EvalJob<'_> {
-    type Output = ();
+    type Output = EvalReport;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
-        eval_on::<B>(self.0, &device)
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: DeviceMemory) -> Result<EvalReport> {
+        let args = self.0;
+        let aux = args.aux_accuracy
+            || auglocal_train::read_config(&args.run_dir).is_ok_and(|c| c.aux_accuracy);
+        let result = evaluate_run::<B>(&args.run_dir, &device, aux)?;
+        Ok(EvalReport {
+            run: args.run_dir.clone(),
+            checkpoint: result.checkpoint,
+            epoch: result.epoch,
+            test_images: result.evaluation.images,
+            test_accuracy: result.evaluation.accuracy,
+            aux_test_accuracy: result.evaluation.aux_accuracy,
+        })
     }
-}
-
-fn eval_on<B: AutodiffBackend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
-    let run = Run::<B>::resume(&args.run_dir, device)?;
-    if run.completed() == 0 {
-        bail!("{} has no checkpoint yet", args.run_dir.display());
-    }
-    let eval = run.evaluate_with(args.aux_accuracy || run.config().aux_accuracy)?;
-    println!(
-        "{}: epoch {}, test accuracy {:.2}% on {} images",
-        args.run_dir.display(),
-        run.completed(),
-        100.0 * eval.accuracy,
-        thousands(eval.images as u64)
-    );
-    for (k, a) in eval.aux_accuracy.iter().enumerate() {
-        println!("  aux head of module {k:2}: {:.2}%", 100.0 * a);
-    }
-    Ok(())
 }

@@ -151,7 +151,8 @@ fn data_reads_the_synthetic_set_and_explains_missing_files() {
         "--data-dir",
         "/nonexistent/data",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    // Missing data is the user's to fix: a refusal, exit status 2.
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("/nonexistent/data/svhn") && err.contains("train_32x32.mat"),
@@ -261,6 +262,23 @@ fn train_writes_a_run_directory_that_resumes_and_evaluates() {
         text.contains("epoch 2, test accuracy") && text.contains("aux head of module  2"),
         "{text}"
     );
+    // JSON for scripts, on stdout or in a file the user names; the run is not touched.
+    let metrics_before = std::fs::read(out.join("metrics.jsonl")).expect("metrics");
+    let saved = temp("eval-json").with_extension("json");
+    let saved_str = saved.to_str().expect("utf-8 path");
+    let eval = auglocal(&["eval", dir, "--json", "--save-json", saved_str]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).expect("JSON");
+    assert_eq!(report["epoch"], 2);
+    assert!(report["test_accuracy"].as_f64().is_some(), "{report}");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&saved).expect("saved")).expect("JSON");
+    assert_eq!(file, report);
+    assert_eq!(
+        std::fs::read(out.join("metrics.jsonl")).expect("metrics"),
+        metrics_before
+    );
+    std::fs::remove_file(saved).expect("clean up");
     std::fs::remove_dir_all(out).expect("clean up");
 }
 
@@ -299,7 +317,7 @@ fn train_settings_come_from_a_config_file_and_flags_override_them() {
 #[test]
 fn train_refuses_bad_configurations_before_any_work() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--epochs", "0"], "epochs must be at least 1"),
+        (&["--epochs", "0"], "epochs must be in 1..="),
         (&["--lr", "-1"], "learning rate"),
         (&["--k", "40"], "larger than the 16 units"),
         (&["--rule", "auglocal", "--k", "3"], "K - d"),

@@ -1,34 +1,79 @@
-//! Checkpoints: the network, its aux nets and every optimiser's state after an epoch, written
-//! so that a run killed at any moment resumes from its last complete epoch.
+//! Checkpoints: the network, its aux nets and every optimiser's state after an epoch, with
+//! the configuration and the metrics of every epoch so far, written so that a run killed at
+//! any moment resumes from its last complete epoch.
 //!
-//! Layout: `checkpoints/epoch-NNNN/{network.mpk, optimizers.mpk, state.json}`. A checkpoint is
-//! written into `epoch-NNNN.tmp/`, synced, renamed to `epoch-NNNN/`, and only then named in
-//! `checkpoints/latest` (itself replaced atomically); older checkpoints are removed last.
+//! Layout: `checkpoints/epoch-NNNN/{network.mpk, optimizers.mpk, state.json}`. A checkpoint
+//! is encoded in memory, written into `epoch-NNNN.tmp/` (each file synced), read back and
+//! checked (sizes, MD5s, every tensor's shape), renamed to `epoch-NNNN/`, and only then named
+//! in `checkpoints/latest` (itself replaced atomically). Older checkpoints are removed last,
+//! and only those of earlier epochs. A write that fails (a full disk) removes its `.tmp`
+//! folder and leaves the last good checkpoint in place.
+//!
+//! `state.json` carries a `format` number: 2 is written by this release; format 1 (auglocal
+//! 0.1.0 before checkpoints recorded their configuration and metrics) is read and migrated;
+//! any other is refused with the release that wrote it.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
 use crate::local::LocalNetwork;
+use crate::metrics::EpochMetrics;
 use crate::trainer::{OptimizerRecord, Trainer};
+use crate::{TrainConfig, TrainError};
 
-const CHECKPOINTS: &str = "checkpoints";
+/// Folder of a run directory that holds the checkpoints.
+pub const CHECKPOINTS: &str = "checkpoints";
 const LATEST: &str = "latest";
 const STATE: &str = "state.json";
-const FORMAT: u32 = 1;
+const NETWORK: &str = "network.mpk";
+const OPTIMIZERS: &str = "optimizers.mpk";
+const TMP_SUFFIX: &str = ".tmp";
 
-type FileRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+/// The checkpoint format this release writes.
+pub const FORMAT: u32 = 2;
+/// The release of auglocal that writes checkpoints.
+pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
 
-/// What a checkpoint says besides the weights.
+type BytesRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// Size and MD5 of one file of a checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// Bytes.
+    pub bytes: u64,
+    /// MD5, lowercase hex.
+    pub md5: String,
+}
+
+impl FileDigest {
+    fn of(bytes: &[u8]) -> Self {
+        let md5 = Md5::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self {
+            bytes: bytes.len() as u64,
+            md5,
+        }
+    }
+}
+
+/// What a checkpoint says besides the weights (`state.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
-    /// Layout version.
+    /// Layout version ([`FORMAT`] for checkpoints of this release).
     pub format: u32,
+    /// The auglocal release that wrote it (absent in format 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
     /// Epochs completed.
     pub epoch: usize,
     /// The run's seed. Shuffles and augmentations are drawn from (seed, epoch, image), so the
@@ -36,132 +81,418 @@ pub struct CheckpointState {
     pub seed: u64,
     /// Gradient-isolated modules (one optimiser each).
     pub modules: usize,
+    /// The configuration the run was trained with (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<TrainConfig>,
+    /// The metrics of epochs `1..=epoch` (format 2): the truth from which `metrics.jsonl` is
+    /// rebuilt on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<EpochMetrics>>,
+    /// Size and MD5 of each weight file (format 2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileDigest>,
 }
 
-/// Writes `contents` to `path` atomically (temporary file, sync, rename).
+/// Just the version fields, read first so that another format is refused by name.
+#[derive(Deserialize)]
+struct Version {
+    format: u32,
+    #[serde(default)]
+    release: Option<String>,
+}
+
+/// A checkpoint read back: its state, the network with its weights, the optimisers' states.
+pub struct Loaded<B: AutodiffBackend> {
+    /// The folder it was read from.
+    pub dir: PathBuf,
+    /// `state.json`.
+    pub state: CheckpointState,
+    /// The network (and aux nets) with the checkpoint's weights and statistics.
+    pub network: LocalNetwork<B>,
+    /// One optimiser state per module.
+    pub optimizers: Vec<OptimizerRecord<B>>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |e| TrainError::io(path, e)
+}
+
+/// Writes `contents` to `path` and syncs it.
+fn write_synced(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
+    use std::io::Write;
+    let mut file = fs::File::create(path).map_err(io(path))?;
+    file.write_all(contents)
+        .and_then(|_| file.sync_all())
+        .map_err(io(path))
+}
+
+/// Syncs a directory, so that renames inside it survive a crash.
+fn sync_dir(dir: &Path) -> Result<(), TrainError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
+}
+
+/// Writes `contents` to `path` atomically: a temporary file beside it, synced, renamed over
+/// `path`. A failure removes the temporary file and leaves `path` as it was.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
     let tmp = path.with_extension("tmp");
-    let result = fs::write(&tmp, contents)
-        .and_then(|_| fs::File::open(&tmp)?.sync_all())
-        .and_then(|_| fs::rename(&tmp, path));
-    result.map_err(|e| TrainError::io(path, e))
-}
-
-fn sync_files(dir: &Path) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        fs::File::open(entry?.path())?.sync_all()?;
+    let result =
+        write_synced(&tmp, contents).and_then(|_| fs::rename(&tmp, path).map_err(io(path)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    Ok(())
+    result
 }
 
-/// Saves the trainer's state after `epoch` into `run_dir/checkpoints/`; returns its folder.
+/// The folder name of the checkpoint after `epoch`.
+pub fn name(epoch: usize) -> String {
+    format!("epoch-{epoch:04}")
+}
+
+/// The epoch of a checkpoint folder name (`epoch-0007` -> 7); `None` for anything else,
+/// paths and `.tmp` folders included.
+pub fn parse_name(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("epoch-")?;
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Saves the trainer's state after `epoch` into `run_dir/checkpoints/`, with the run's
+/// configuration and the metrics of epochs `1..=epoch`; returns the checkpoint's folder.
+///
+/// The new checkpoint is read back and checked before it is named latest and before any
+/// older checkpoint is removed. On failure its temporary folder is removed and the previous
+/// checkpoint is untouched.
 pub fn save<B: AutodiffBackend>(
     run_dir: &Path,
-    epoch: usize,
-    seed: u64,
+    config: &TrainConfig,
+    history: &[EpochMetrics],
     trainer: &Trainer<B>,
+    device: &B::Device,
 ) -> Result<PathBuf, TrainError> {
+    let epoch = history.len();
     let root = run_dir.join(CHECKPOINTS);
-    let name = format!("epoch-{epoch:04}");
-    let tmp = root.join(format!("{name}.tmp"));
+    let name = name(epoch);
+    let tmp = root.join(format!("{name}{TMP_SUFFIX}"));
     let dir = root.join(&name);
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e: std::io::Error| TrainError::io(p, e)
+    let recorder = BytesRecorder::new();
+    let network = Recorder::<B>::record(&recorder, trainer.network().clone().into_record(), ())
+        .map_err(|source| TrainError::Record {
+            path: tmp.join(NETWORK),
+            source,
+        })?;
+    let optimizers =
+        Recorder::<B>::record(&recorder, trainer.optimizer_records(), ()).map_err(|source| {
+            TrainError::Record {
+                path: tmp.join(OPTIMIZERS),
+                source,
+            }
+        })?;
+    let state = CheckpointState {
+        format: FORMAT,
+        release: Some(RELEASE.to_string()),
+        epoch,
+        seed: config.seed,
+        modules: trainer.network().modules.len(),
+        config: Some(config.clone()),
+        history: Some(history.to_vec()),
+        files: BTreeMap::from([
+            (NETWORK.to_string(), FileDigest::of(&network)),
+            (OPTIMIZERS.to_string(), FileDigest::of(&optimizers)),
+        ]),
     };
+    let state_json = serde_json::to_vec_pretty(&state).map_err(|source| TrainError::Json {
+        path: tmp.join(STATE),
+        source,
+    })?;
+
+    fs::create_dir_all(&root).map_err(io(&root))?;
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
-    fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let recorder = FileRecorder::new();
-    recorder
-        .record(trainer.network().clone().into_record(), tmp.join("network"))
-        .map_err(|e| TrainError::io(tmp.join("network.mpk"), e))?;
-    recorder
-        .record(trainer.optimizer_records(), tmp.join("optimizers"))
-        .map_err(|e| TrainError::io(tmp.join("optimizers.mpk"), e))?;
-    let state = CheckpointState {
-        format: FORMAT,
-        epoch,
-        seed,
-        modules: trainer.network().modules.len(),
-    };
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| TrainError::io(tmp.join(STATE), e))?;
-    fs::write(tmp.join(STATE), json).map_err(io(&tmp.join(STATE)))?;
-    sync_files(&tmp).map_err(io(&tmp))?;
+    let written = (|| {
+        fs::create_dir(&tmp).map_err(io(&tmp))?;
+        write_synced(&tmp.join(NETWORK), &network)?;
+        write_synced(&tmp.join(OPTIMIZERS), &optimizers)?;
+        // state.json last: a folder with it holds everything.
+        write_synced(&tmp.join(STATE), &state_json)?;
+        sync_dir(&tmp)?;
+        // Read back what is on disk before it replaces anything.
+        read(&tmp, trainer.network().clone(), device)?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    drop((network, optimizers));
     if dir.exists() {
+        // A checkpoint of this epoch that `latest` does not name (a run killed between the
+        // rename and `latest`, then resumed from the epoch before): replaced by the new one.
         fs::remove_dir_all(&dir).map_err(io(&dir))?;
     }
     fs::rename(&tmp, &dir).map_err(io(&dir))?;
+    sync_dir(&root)?;
     write_atomic(&root.join(LATEST), name.as_bytes())?;
-    // Only now is the new checkpoint the latest: older ones can go.
+    sync_dir(&root)?;
+    // Only now is the new checkpoint the latest: checkpoints of earlier epochs can go.
     for entry in fs::read_dir(&root).map_err(io(&root))?.flatten() {
-        let path = entry.path();
-        let other = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if other.starts_with("epoch-") && other != name {
-            let _ = fs::remove_dir_all(&path);
+        let file_name = entry.file_name();
+        let Some(other) = file_name.to_str() else {
+            continue;
+        };
+        let stale_tmp = other
+            .strip_suffix(TMP_SUFFIX)
+            .and_then(parse_name)
+            .is_some();
+        if parse_name(other).is_some_and(|e| e < epoch) || stale_tmp {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
     Ok(dir)
 }
 
-fn read_state(dir: &Path) -> Option<CheckpointState> {
-    let state: CheckpointState = serde_json::from_slice(&fs::read(dir.join(STATE)).ok()?).ok()?;
-    (state.format == FORMAT).then_some(state)
-}
-
-/// The latest complete checkpoint of a run, if any: the one `latest` names, or else the
-/// highest complete `epoch-NNNN/`.
-pub fn latest(run_dir: &Path) -> Option<(PathBuf, CheckpointState)> {
+/// The checkpoint a resume starts from: the folder `checkpoints/latest` names, or, without
+/// `latest`, the highest `epoch-NNNN/`. `None` when the run has no checkpoint folder at all.
+///
+/// `latest` must hold a folder name (`epoch-NNNN`), never a path.
+pub fn find(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     let root = run_dir.join(CHECKPOINTS);
-    if let Ok(name) = fs::read_to_string(root.join(LATEST)) {
-        let dir = root.join(name.trim());
-        if let Some(state) = read_state(&dir) {
-            return Some((dir, state));
-        }
+    if !root.exists() {
+        return Ok(None);
     }
-    fs::read_dir(&root)
-        .ok()?
+    let latest = root.join(LATEST);
+    match fs::read(&latest) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let name = text.trim();
+            return match parse_name(name) {
+                Some(_) => Ok(Some(root.join(name))),
+                None => Err(TrainError::refused(
+                    &latest,
+                    format!(
+                        "names {name:?}, which is not a checkpoint folder of this run \
+                         (epoch-NNNN); write the name of one of its epoch-NNNN folders into it"
+                    ),
+                )),
+            };
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(TrainError::io(latest, e)),
+    }
+    let highest = fs::read_dir(&root)
+        .map_err(io(&root))?
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_none())
-        .filter_map(|p| read_state(&p).map(|s| (p, s)))
-        .max_by_key(|(_, s)| s.epoch)
+        .filter_map(|e| {
+            let epoch = parse_name(e.file_name().to_str()?)?;
+            Some((epoch, e.path()))
+        })
+        .max_by_key(|(epoch, _)| *epoch);
+    Ok(highest.map(|(_, path)| path))
 }
 
-/// Loads a checkpoint folder into `trainer` (whose network must have the same layout).
-pub fn load<B: AutodiffBackend>(
-    dir: &Path,
-    trainer: &mut Trainer<B>,
-    device: &B::Device,
-) -> Result<CheckpointState, TrainError> {
-    let state = read_state(dir).ok_or_else(|| {
-        TrainError::io(
-            dir.join(STATE),
-            format!("not a checkpoint of format {FORMAT}"),
+/// Reads and checks `state.json` of a checkpoint folder.
+pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainError> {
+    let path = dir.join(STATE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(TrainError::refused(
+                &path,
+                if dir.exists() {
+                    "missing: the checkpoint is incomplete"
+                } else {
+                    "missing: the checkpoint folder does not exist"
+                },
+            ));
+        }
+        Err(e) => return Err(TrainError::io(path, e)),
+    };
+    let version: Version = serde_json::from_slice(&bytes)
+        .map_err(|e| TrainError::refused(&path, format!("unreadable checkpoint state ({e})")))?;
+    if !(1..=FORMAT).contains(&version.format) {
+        return Err(TrainError::refused(
+            &path,
+            format!(
+                "checkpoint format {} written by auglocal {}; this auglocal ({RELEASE}) reads \
+                 formats 1 to {FORMAT}: resume it with the release that wrote it",
+                version.format,
+                version
+                    .release
+                    .as_deref()
+                    .unwrap_or("of an unknown release"),
+            ),
+        ));
+    }
+    let state: CheckpointState = serde_json::from_slice(&bytes).map_err(|e| {
+        TrainError::refused(
+            &path,
+            format!(
+                "unreadable checkpoint state of format {} ({e})",
+                version.format
+            ),
         )
     })?;
-    let modules = trainer.network().modules.len();
+    if state.format >= 2
+        && (state.config.is_none() || state.history.is_none() || state.files.is_empty())
+    {
+        return Err(TrainError::refused(
+            &path,
+            "a format-2 checkpoint state without its configuration, metrics or file digests",
+        ));
+    }
+    Ok(state)
+}
+
+/// Reads a weight file, checking it against its digest (format 2).
+fn read_checked(dir: &Path, name: &str, state: &CheckpointState) -> Result<Vec<u8>, TrainError> {
+    let path = dir.join(name);
+    let bytes = fs::read(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            TrainError::refused(&path, "missing: the checkpoint is incomplete")
+        } else {
+            TrainError::io(&path, e)
+        }
+    })?;
+    if let Some(expected) = state.files.get(name) {
+        let found = FileDigest::of(&bytes);
+        if found != *expected {
+            return Err(TrainError::refused(
+                &path,
+                format!(
+                    "corrupt: {} bytes with MD5 {}, but the checkpoint recorded {} bytes with \
+                     MD5 {}",
+                    found.bytes, found.md5, expected.bytes, expected.md5
+                ),
+            ));
+        }
+    } else if state.format >= 2 {
+        return Err(TrainError::refused(
+            &path,
+            "not listed in the checkpoint's state.json",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Shapes of every tensor of a module (parameters and running statistics), in visit order.
+struct Shapes(Vec<Vec<usize>>);
+
+impl<B: Backend> ModuleVisitor<B> for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push(param.val().dims().to_vec());
+    }
+}
+
+fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+    let mut s = Shapes(Vec::new());
+    module.visit(&mut s);
+    s.0
+}
+
+/// Reads a checkpoint folder into a network laid out as `template` (the run's network, whose
+/// weights are replaced), with every check: the format, the files' sizes and MD5s, the module
+/// count, every tensor's shape.
+pub fn read<B: AutodiffBackend>(
+    dir: &Path,
+    template: LocalNetwork<B>,
+    device: &B::Device,
+) -> Result<Loaded<B>, TrainError> {
+    let state = read_state(dir)?;
+    let modules = template.modules.len();
     if state.modules != modules {
-        return Err(TrainError::io(
-            dir,
+        return Err(TrainError::refused(
+            dir.join(STATE),
             format!(
-                "holds {} modules, the run's plan has {modules}",
+                "the checkpoint holds {} modules, the run's plan has {modules}",
                 state.modules
             ),
         ));
     }
-    let recorder = FileRecorder::new();
-    let record = recorder
-        .load(dir.join("network"), device)
-        .map_err(|e| TrainError::io(dir.join("network.mpk"), e))?;
-    let network: LocalNetwork<B> = trainer.network().clone().load_record(record);
-    let optimizers: Vec<OptimizerRecord<B>> = recorder
-        .load(dir.join("optimizers"), device)
-        .map_err(|e| TrainError::io(dir.join("optimizers.mpk"), e))?;
-    trainer.restore(network, optimizers);
-    Ok(state)
+    let recorder = BytesRecorder::new();
+    let network_path = dir.join(NETWORK);
+    let bytes = read_checked(dir, NETWORK, &state)?;
+    let record = Recorder::<B>::load(&recorder, bytes, device).map_err(|e| {
+        TrainError::refused(&network_path, format!("not a record of this network: {e}"))
+    })?;
+    let expected = shapes(&template);
+    let network: LocalNetwork<B> = template.load_record(record);
+    let found = shapes(&network);
+    if found != expected {
+        let at = found
+            .iter()
+            .zip(&expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(found.len().min(expected.len()));
+        return Err(TrainError::refused(
+            &network_path,
+            format!(
+                "tensor {at} has shape {:?}, the run's network needs {:?} ({} tensors found, \
+                 {} needed): the checkpoint is of another network",
+                found.get(at).map(Vec::as_slice).unwrap_or_default(),
+                expected.get(at).map(Vec::as_slice).unwrap_or_default(),
+                found.len(),
+                expected.len()
+            ),
+        ));
+    }
+    let optimizers_path = dir.join(OPTIMIZERS);
+    let bytes = read_checked(dir, OPTIMIZERS, &state)?;
+    let optimizers: Vec<OptimizerRecord<B>> = Recorder::<B>::load(&recorder, bytes, device)
+        .map_err(|e| {
+            TrainError::refused(
+                &optimizers_path,
+                format!("not the optimiser states of this run: {e}"),
+            )
+        })?;
+    if optimizers.len() != modules {
+        return Err(TrainError::refused(
+            &optimizers_path,
+            format!(
+                "holds {} optimiser states for {modules} modules",
+                optimizers.len()
+            ),
+        ));
+    }
+    Ok(Loaded {
+        dir: dir.to_path_buf(),
+        state,
+        network,
+        optimizers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_folder_names_never_paths() {
+        assert_eq!(name(7), "epoch-0007");
+        assert_eq!(parse_name("epoch-0007"), Some(7));
+        assert_eq!(parse_name("epoch-12345"), Some(12345));
+        for bad in [
+            "../../other/checkpoints/epoch-0001",
+            "epoch-0001/..",
+            "epoch-0001.tmp",
+            "epoch-1",
+            "epoch--001",
+            "/etc",
+            "",
+        ] {
+            assert_eq!(parse_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_are_md5() {
+        // echo -n abc | md5sum
+        assert_eq!(
+            FileDigest::of(b"abc").md5,
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+    }
 }

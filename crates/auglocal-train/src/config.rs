@@ -56,9 +56,17 @@ pub struct TrainConfig {
     pub aux_accuracy: bool,
 }
 
+/// Largest batch size.
+pub const MAX_BATCH: usize = 65_536;
+/// Most epochs of a run.
+pub const MAX_EPOCHS: usize = 100_000;
+/// Most data-loading threads.
+pub const MAX_WORKERS: usize = 256;
+
 impl Default for TrainConfig {
     /// ResNet-32, AugLocal with K = 16, d = 2, pyramid 0.5, on Fashion-MNIST; 10 epochs of
-    /// batch 128 at lr 0.1 with the reference's schedule.
+    /// batch 128 at lr 0.1 with the reference's cosine schedule, its warm-up scaled to the
+    /// run's length (none for 10 epochs; the reference's 10 for 400).
     fn default() -> Self {
         Self {
             arch: Arch::ResNet32,
@@ -74,7 +82,7 @@ impl Default for TrainConfig {
             epochs: 10,
             batch: 128,
             lr: 0.1,
-            schedule: Schedule::REFERENCE,
+            schedule: Schedule::SCALED,
             momentum: 0.9,
             weight_decay: 1e-4,
             seed: 0,
@@ -108,11 +116,7 @@ impl TrainConfig {
     /// Side of the images the network takes: the data set's own (32 for the CIFAR-size sets,
     /// Fashion-MNIST and MNIST included; 96 for STL-10; 224 for ImageNet).
     pub fn image_size(&self) -> usize {
-        match self.dataset {
-            DatasetName::Stl10 => 96,
-            DatasetName::Imagenet => 224,
-            _ => 32,
-        }
+        self.dataset.default_image_size()
     }
 
     /// Learning rate of epoch `epoch` (from 1).
@@ -121,14 +125,39 @@ impl TrainConfig {
     }
 
     /// Checks every value that does not need the data, including the plan (with 10 classes:
-    /// the class count does not change the partition).
+    /// the class count does not change the partition). Every size has an upper bound
+    /// ([`MAX_BATCH`], [`MAX_EPOCHS`], [`MAX_WORKERS`] and the network's own).
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
-        if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return bad(format!(
+                "epochs must be in 1..={MAX_EPOCHS}, got {}",
+                self.epochs
+            ));
         }
-        if self.batch == 0 {
-            return bad("the batch size must be at least 1".into());
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return bad(format!(
+                "the batch size must be in 1..={MAX_BATCH}, got {}",
+                self.batch
+            ));
+        }
+        if self.workers > MAX_WORKERS {
+            return bad(format!(
+                "--workers must be at most {MAX_WORKERS}, got {}",
+                self.workers
+            ));
+        }
+        if let Schedule::Cosine {
+            warmup: Some(warmup),
+        } = self.schedule
+            && warmup >= self.epochs
+        {
+            return bad(format!(
+                "{warmup} warm-up epochs leave none of the {} epochs to the cosine schedule (the \
+                 learning rate would never reach its base value); use --warmup below {}, or \
+                 leave it out to scale it to the run",
+                self.epochs, self.epochs
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!(
@@ -191,6 +220,26 @@ mod tests {
                 width: 0.0,
                 ..ok.clone()
             },
+            TrainConfig {
+                width: 1e300,
+                ..ok.clone()
+            },
+            TrainConfig {
+                batch: usize::MAX,
+                ..ok.clone()
+            },
+            TrainConfig {
+                epochs: usize::MAX,
+                ..ok.clone()
+            },
+            TrainConfig {
+                depth: usize::MAX - 1,
+                ..ok.clone()
+            },
+            TrainConfig {
+                schedule: Schedule::REFERENCE,
+                ..ok.clone()
+            },
         ];
         for c in cases {
             assert!(c.validate().is_err(), "{c:?}");
@@ -202,6 +251,23 @@ mod tests {
             err.is_bad_input() && err.to_string().contains("K - d"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_default_run_leaves_warm_up_and_the_reference_one_is_valid() {
+        let default = TrainConfig::default();
+        assert!(default.validate().is_ok());
+        // The reference's schedule at its length: 10 warm-up epochs of 400.
+        let reference = TrainConfig {
+            epochs: 400,
+            ..TrainConfig::default()
+        };
+        assert_eq!(reference.schedule.warmup_epochs(400), 10);
+        // The default 10 epochs peak at the base rate, not at ~0.027 of 0.1.
+        let peak = (1..=default.epochs)
+            .map(|e| default.lr_at(e))
+            .fold(0.0, f64::max);
+        assert!(peak > 0.09, "{peak}");
     }
 
     #[test]
@@ -219,6 +285,7 @@ mod tests {
         );
         let partial: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).expect("defaults");
         assert_eq!(partial.epochs, 3);
+        assert_eq!(partial.schedule, Schedule::SCALED);
         assert_eq!(partial.lr, 0.1);
         assert!(serde_json::from_str::<TrainConfig>(r#"{"epoch": 3}"#).is_err());
     }

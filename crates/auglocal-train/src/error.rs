@@ -1,10 +1,15 @@
 //! Errors of training runs.
+//!
+//! Each variant is one kind of failure and keeps its cause as a `#[source]`.
+//! [`TrainError::is_bad_input`] splits them into refusals (the input or the run directory is
+//! wrong; nothing was done) and failures during the work.
 
 use std::path::PathBuf;
 
 use auglocal_aux::PlanError;
 use auglocal_data::DataError;
 use auglocal_model::ModelError;
+use burn::record::RecorderError;
 
 /// Why a run could not start, continue or finish.
 #[derive(Debug, thiserror::Error)]
@@ -18,13 +23,89 @@ pub enum TrainError {
     /// The local-learning configuration is invalid for the network.
     #[error(transparent)]
     Plan(#[from] PlanError),
-    /// The data could not be read.
+    /// The data could not be opened (files missing, malformed, of the wrong shape).
     #[error(transparent)]
     Data(#[from] DataError),
+    /// A batch could not be made during the work.
+    #[error("a batch of {stage} could not be loaded")]
+    Batch {
+        /// Which pass: `epoch N` or `the test set`.
+        stage: String,
+        /// What went wrong.
+        #[source]
+        source: DataError,
+    },
+    /// The run would need more memory than the machine has.
+    #[error(
+        "this run needs about {needed_gib:.1} GiB ({what}), more than the {available_gib:.1} GiB \
+         of memory this machine has; use a smaller --batch, --width or --image-size"
+    )]
+    TooLarge {
+        /// What the estimate covers.
+        what: String,
+        /// Estimated GiB.
+        needed_gib: f64,
+        /// GiB of memory of the machine.
+        available_gib: f64,
+    },
+    /// The run directory's state forbids the operation; nothing was changed.
+    #[error("{path}: {reason}")]
+    Refused {
+        /// The file or folder at fault.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON file of the run directory does not parse.
+    #[error("{path}: not valid JSON for this file")]
+    Json {
+        /// The file (with the line, for `metrics.jsonl`).
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Burn's recorder could not encode a checkpoint.
+    #[error("{path}: cannot encode the record: {source}")]
+    Record {
+        /// The file it was meant for.
+        path: PathBuf,
+        /// The recorder's error.
+        #[source]
+        source: RecorderError,
+    },
+    /// The checkpoint of an epoch could not be written (its partial folder was removed).
+    #[error("writing the checkpoint of epoch {epoch} failed; {kept}")]
+    CheckpointWrite {
+        /// The epoch trained.
+        epoch: usize,
+        /// Where the last good checkpoint is, in words.
+        kept: String,
+        /// What went wrong (a full disk: the file and "No space left on device").
+        #[source]
+        source: Box<TrainError>,
+    },
+    /// A tensor could not be read back from the device.
+    #[error("reading {what} back from the device: {message}")]
+    ReadBack {
+        /// Which values.
+        what: &'static str,
+        /// The backend's message.
+        message: String,
+    },
     /// A loss became NaN or infinite.
     #[error(
         "training diverged: the loss of module {module} became {loss} at step {step} of epoch \
-         {epoch} (lr {lr}); the last good checkpoint is kept{hint}"
+         {epoch} (lr {lr}); {hint}"
     )]
     Diverged {
         /// The module whose loss diverged.
@@ -37,33 +118,74 @@ pub enum TrainError {
         loss: f32,
         /// The learning rate of the epoch.
         lr: f64,
-        /// Where it is, or that there is none yet.
+        /// What to change, and where the last good checkpoint is.
         hint: String,
-    },
-    /// A file of the run directory could not be read or written.
-    #[error("{path}: {message}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
     },
 }
 
 impl TrainError {
     /// A [`TrainError::Io`] for `path`.
-    pub fn io(path: impl Into<PathBuf>, message: impl ToString) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),
-            message: message.to_string(),
+            source,
         }
     }
 
-    /// Whether the error is the user's input (configuration, network, plan), not the run.
+    /// A [`TrainError::Refused`] for `path`.
+    pub fn refused(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        TrainError::Refused {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the error is a refusal: the user's input (configuration, network, plan, data
+    /// files, run directory) is wrong and nothing was done. The other errors are failures
+    /// during the work (I/O, divergence, the device).
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            TrainError::Config(_) | TrainError::Model(_) | TrainError::Plan(_)
+            TrainError::Config(_)
+                | TrainError::Model(_)
+                | TrainError::Plan(_)
+                | TrainError::Data(_)
+                | TrainError::TooLarge { .. }
+                | TrainError::Refused { .. }
+                | TrainError::Json { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn causes_are_kept_as_sources_of_their_own_kind() {
+        let disk = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let err = TrainError::io("run/checkpoints/epoch-0002.tmp/network.mpk", disk);
+        let source = err.source().expect("the io::Error");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(
+            err.to_string().contains("epoch-0002.tmp/network.mpk"),
+            "{err}"
+        );
+        let json = serde_json::from_str::<u32>("x").expect_err("not JSON");
+        let err = TrainError::Json {
+            path: "config.json".into(),
+            source: json,
+        };
+        assert!(err.source().is_some_and(|s| s.is::<serde_json::Error>()));
+        assert!(err.is_bad_input());
+        let wrapped = TrainError::CheckpointWrite {
+            epoch: 2,
+            kept: "kept".into(),
+            source: Box::new(TrainError::io("x", std::io::Error::other("full"))),
+        };
+        assert!(!wrapped.is_bad_input());
+        assert!(wrapped.source().is_some_and(|s| s.to_string() == "x: full"));
     }
 }

@@ -5,28 +5,33 @@
 //!
 //! - [`Trainer`]: the step ([`Trainer::step`]) and the epoch, with one SGD optimiser per
 //!   module ([`sgd_config`]: Nesterov momentum, coupled weight decay, as the reference).
-//! - [`Run`]: a run directory with `config.json`, `plan.json`, `metrics.jsonl` and atomic
-//!   [`checkpoint`]s; [`Run::resume`] continues from the last complete epoch.
+//! - [`Run`]: a run directory ([`rundir`]) with `config.json`, `plan.json`, `metrics.jsonl`
+//!   and verified, atomic [`checkpoint`]s, held by one process at a time; [`Run::resume`]
+//!   continues from the last complete epoch or refuses, and [`evaluate_run`] only reads.
+//! - [`footprint`]: the memory a run needs at least, checked before anything is allocated.
 //! - [`memory`]: peak heap (a counting allocator) and RSS high-water, per epoch.
 //! - [`Schedule`]: the reference's cosine with warm-up, or constant.
 
 pub mod checkpoint;
 mod config;
 mod error;
+pub mod footprint;
 pub mod local;
 pub mod memory;
 mod metrics;
 pub mod progress;
 mod run;
+pub mod rundir;
 mod schedule;
 mod trainer;
 
-pub use config::TrainConfig;
+pub use config::{MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, TrainConfig};
 pub use error::TrainError;
 pub use local::{LocalModule, LocalNetwork, Output};
 pub use metrics::EpochMetrics;
-pub use run::{Run, read_config, read_metrics, read_plan};
-pub use schedule::{Schedule, WARMUP_EPOCHS};
+pub use run::{Run, RunEvaluation, evaluate_run};
+pub use rundir::{read_config, read_metrics, read_plan};
+pub use schedule::{Schedule, WARMUP_EPOCHS, scaled_warmup};
 pub use trainer::{
     EpochTraining, Evaluation, ModuleOptimizer, OptimizerRecord, StepStats, Trainer, evaluate,
     sgd_config,

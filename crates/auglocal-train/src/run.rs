@@ -1,7 +1,16 @@
-//! A run directory: `config.json`, `plan.json`, `metrics.jsonl` and `checkpoints/`.
+//! A training run and its directory (see [`crate::rundir`] for the files).
+//!
+//! What a run directory guarantees:
+//! - [`Run::create`] refuses a directory that holds anything of a run; [`Run::overwrite`]
+//!   replaces one, and only its own files.
+//! - One writer: `create`, `overwrite` and `resume` hold the directory's lock for as long as
+//!   the [`Run`] lives; a second process is refused.
+//! - [`Run::resume`] continues from the last checkpoint, or refuses (changing nothing) when the
+//!   run has metrics or checkpoint folders but no checkpoint that loads, or when `config.json`
+//!   or `plan.json` no longer match what the checkpoint was trained with.
+//! - [`evaluate_run`] only reads.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,96 +19,147 @@ use auglocal_data::{Data, DataConfig, Loader, LoaderConfig};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::checkpoint::{self, write_atomic};
+use crate::checkpoint::{self, CheckpointState, write_atomic};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
 use crate::progress::Progress;
+use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock, first_difference};
 use crate::trainer::{Evaluation, Trainer, evaluate, sgd_config};
-use crate::{TrainConfig, TrainError};
-
-const CONFIG: &str = "config.json";
-const PLAN: &str = "plan.json";
-const METRICS: &str = "metrics.jsonl";
+use crate::{TrainConfig, TrainError, footprint};
 
 /// A training run and its directory.
 pub struct Run<B: AutodiffBackend> {
     dir: PathBuf,
+    device: B::Device,
     config: TrainConfig,
     plan: Plan,
     data: Data,
     trainer: Trainer<B>,
     train_loader: Loader<B>,
     test_loader: Loader<B::InnerBackend>,
-    completed: usize,
+    /// The metrics of every completed (checkpointed) epoch.
+    history: Vec<EpochMetrics>,
+    _lock: RunLock,
+}
+
+/// Everything a run is built from, before its directory is touched.
+struct Built<B: AutodiffBackend> {
+    config: TrainConfig,
+    plan: Plan,
+    data: Data,
+    trainer: Trainer<B>,
+}
+
+/// A run directory read and checked: what `resume` continues and `eval` evaluates.
+struct Opened<B: AutodiffBackend> {
+    built: Built<B>,
+    /// The checkpoint loaded, if the run has one.
+    checkpoint: Option<PathBuf>,
+    history: Vec<EpochMetrics>,
 }
 
 impl<B: AutodiffBackend> Run<B> {
-    /// Starts a new run in `dir` (created if needed; a directory that already holds a run is
-    /// refused). The configuration, the plan and the data are checked before anything is
-    /// written.
+    /// Starts a new run in `dir` (created if needed). A directory that holds anything of a run
+    /// (`config.json`, `plan.json`, `metrics.jsonl`, `checkpoints/`) is refused; so is a
+    /// directory another process trains in. The configuration, the plan, the memory it needs
+    /// and the data are checked before anything is written.
     pub fn create(config: TrainConfig, dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
+        Self::start(config, dir, device, false)
+    }
+
+    /// Starts a new run in `dir`, replacing the run it holds (`--overwrite`): the old run's
+    /// files are removed once everything is checked and the lock is held; other files stay.
+    pub fn overwrite(
+        config: TrainConfig,
+        dir: &Path,
+        device: &B::Device,
+    ) -> Result<Self, TrainError> {
+        Self::start(config, dir, device, true)
+    }
+
+    fn start(
+        config: TrainConfig,
+        dir: &Path,
+        device: &B::Device,
+        overwrite: bool,
+    ) -> Result<Self, TrainError> {
         config.validate()?;
-        if dir.join(CONFIG).exists() {
-            return Err(TrainError::Config(format!(
-                "{} already holds a run; resume it with --resume {} or choose another --out",
-                dir.display(),
-                dir.display()
-            )));
+        if dir.exists() && !dir.is_dir() {
+            return Err(TrainError::refused(
+                dir,
+                "is not a directory; name a folder for the run",
+            ));
         }
-        let mut run = Self::build(config, dir, device)?;
+        let refuse_existing = || {
+            let entries = rundir::run_entries(dir);
+            if entries.is_empty() || overwrite {
+                return Ok(());
+            }
+            Err(TrainError::refused(
+                dir,
+                format!(
+                    "already holds a run ({}); resume it with --resume {}, replace it with \
+                     --overwrite, or choose another --out",
+                    entries.join(", "),
+                    dir.display()
+                ),
+            ))
+        };
+        refuse_existing()?;
+        let mut built = Built::new(config, device)?;
+        fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        let lock = RunLock::acquire(dir)?;
+        // Checked again under the lock: another process may have started a run meanwhile.
+        refuse_existing()?;
+        if overwrite {
+            rundir::remove_run(dir)?;
+        }
         // Record where the data was found, so that the run resumes from any directory.
-        if let Some(location) = &run.data.location {
-            run.config.data_dir =
+        if let Some(location) = &built.data.location {
+            built.config.data_dir =
                 Some(location.canonicalize().unwrap_or_else(|_| location.clone()));
         }
-        fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-        let json = |v: serde_json::Result<Vec<u8>>, name: &str| {
-            v.map_err(|e| TrainError::io(dir.join(name), e))
+        let json = |value: serde_json::Result<Vec<u8>>, name: &str| {
+            value.map_err(|source| TrainError::Json {
+                path: dir.join(name),
+                source,
+            })
         };
         write_atomic(
             &dir.join(CONFIG),
-            &json(serde_json::to_vec_pretty(&run.config), CONFIG)?,
+            &json(serde_json::to_vec_pretty(&built.config), CONFIG)?,
         )?;
         write_atomic(
             &dir.join(PLAN),
-            &json(serde_json::to_vec_pretty(&run.plan), PLAN)?,
+            &json(serde_json::to_vec_pretty(&built.plan), PLAN)?,
         )?;
         write_atomic(&dir.join(METRICS), b"")?;
-        Ok(run)
+        Self::assemble(dir, device, built, Vec::new(), lock)
     }
 
-    /// Reopens the run in `dir` at its last complete epoch (from scratch if no checkpoint was
-    /// written yet); metrics of epochs after that checkpoint are dropped, as they will be
-    /// measured again.
+    /// Reopens the run in `dir` at its last checkpoint (from scratch if it has none and no
+    /// metrics). Refuses, changing nothing, when another process holds the run, when the run
+    /// has metrics or checkpoint folders but no checkpoint that loads, or when `config.json`
+    /// or `plan.json` differ from what the checkpoint recorded. `metrics.jsonl` is then
+    /// rewritten from the checkpoint, which holds the metrics of every epoch it covers (a torn
+    /// last line, or lines of epochs after the checkpoint, are dropped).
     pub fn resume(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let config = read_config(dir)?;
-        config.validate()?;
-        let mut run = Self::build(config, dir, device)?;
-        if let Some((ckpt, _)) = checkpoint::latest(dir) {
-            let state = checkpoint::load(&ckpt, &mut run.trainer, device)?;
-            run.completed = state.epoch;
-        }
-        let kept: Vec<String> = read_metrics(dir)?
-            .into_iter()
-            .filter(|m| m.epoch <= run.completed)
-            .filter_map(|m| serde_json::to_string(&m).ok())
-            .collect();
-        let mut text = kept.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        write_atomic(&dir.join(METRICS), text.as_bytes())?;
-        Ok(run)
+        // The lock file is created only in a directory that holds a run.
+        rundir::read_config(dir)?;
+        let lock = RunLock::acquire(dir)?;
+        let opened = Opened::read(dir, device)?;
+        rundir::write_metrics(dir, &opened.history)?;
+        Self::assemble(dir, device, opened.built, opened.history, lock)
     }
 
-    fn build(config: TrainConfig, dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let mut data_config = DataConfig::new(config.dataset, config.image_size());
-        data_config.data_dir = config.data_dir.clone();
-        let data = Data::open(&data_config)?.limit(config.train_limit, config.test_limit);
-        let network = config.network(data.num_classes, config.image_size())?;
-        let plan = Plan::new(&network, &config.local(&network))?;
-        let sgd = sgd_config(config.momentum, config.weight_decay);
-        let trainer = Trainer::init(&plan, &sgd, config.seed, device);
+    fn assemble(
+        dir: &Path,
+        device: &B::Device,
+        built: Built<B>,
+        history: Vec<EpochMetrics>,
+        lock: RunLock,
+    ) -> Result<Self, TrainError> {
+        let config = &built.config;
         let loader = |train: bool| LoaderConfig {
             workers: config.workers,
             ..if train {
@@ -109,26 +169,23 @@ impl<B: AutodiffBackend> Run<B> {
             }
         };
         let train_loader = Loader::new(
-            data.train.clone(),
-            data.train_pipeline.clone(),
+            built.data.train.clone(),
+            built.data.train_pipeline.clone(),
             loader(true),
             device.clone(),
         )?;
-        let test_loader = Loader::new(
-            data.test.clone(),
-            data.test_pipeline.clone(),
-            loader(false),
-            device.clone(),
-        )?;
+        let test_loader = test_loader::<B>(&built.data, config, device)?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            config,
-            plan,
-            data,
-            trainer,
+            device: device.clone(),
+            config: built.config,
+            plan: built.plan,
+            data: built.data,
+            trainer: built.trainer,
             train_loader,
             test_loader,
-            completed: 0,
+            history,
+            _lock: lock,
         })
     }
 
@@ -159,12 +216,17 @@ impl<B: AutodiffBackend> Run<B> {
 
     /// Epochs completed (and checkpointed).
     pub fn completed(&self) -> usize {
-        self.completed
+        self.history.len()
     }
 
-    /// Trains the remaining epochs; after each one, appends its metrics and writes a
-    /// checkpoint. A diverging loss stops the run with [`TrainError::Diverged`], leaving the
-    /// last good checkpoint in place.
+    /// The metrics of every completed epoch.
+    pub fn history(&self) -> &[EpochMetrics] {
+        &self.history
+    }
+
+    /// Trains the remaining epochs; after each one, writes a checkpoint and appends its
+    /// metrics. A diverging loss stops the run with [`TrainError::Diverged`], leaving the last
+    /// good checkpoint in place.
     pub fn train(&mut self, progress: &mut dyn Progress) -> Result<Vec<EpochMetrics>, TrainError> {
         let mut all = Vec::new();
         while let Some(metrics) = self.train_next(progress)? {
@@ -173,16 +235,16 @@ impl<B: AutodiffBackend> Run<B> {
         Ok(all)
     }
 
-    /// Trains the next epoch (`None` once every epoch is done), then appends its metrics and
-    /// writes a checkpoint.
+    /// Trains the next epoch (`None` once every epoch is done), then writes its checkpoint and
+    /// appends its metrics.
     pub fn train_next(
         &mut self,
         progress: &mut dyn Progress,
     ) -> Result<Option<EpochMetrics>, TrainError> {
-        if self.completed >= self.config.epochs {
+        if self.completed() >= self.config.epochs {
             return Ok(None);
         }
-        self.train_epoch(self.completed + 1, progress).map(Some)
+        self.train_epoch(self.completed() + 1, progress).map(Some)
     }
 
     fn train_epoch(
@@ -195,7 +257,7 @@ impl<B: AutodiffBackend> Run<B> {
         let training = self
             .trainer
             .train_epoch(&self.train_loader, epoch, lr, progress)
-            .map_err(|e| self.with_checkpoint_hint(e))?;
+            .map_err(|e| self.with_hint(e))?;
         let peak_memory = meter.peak();
         let eval_start = Instant::now();
         let eval = self.evaluate()?;
@@ -215,36 +277,71 @@ impl<B: AutodiffBackend> Run<B> {
             images_per_second: training.images as f64 / training.seconds.max(1e-9),
             peak_memory,
         };
-        self.append_metrics(&metrics)?;
-        checkpoint::save(&self.dir, epoch, self.config.seed, &self.trainer)?;
-        self.completed = epoch;
+        self.history.push(metrics.clone());
+        // The checkpoint first (it holds the metrics too), then the line of metrics.jsonl.
+        if let Err(source) = checkpoint::save(
+            &self.dir,
+            &self.config,
+            &self.history,
+            &self.trainer,
+            &self.device,
+        ) {
+            self.history.pop();
+            return Err(TrainError::CheckpointWrite {
+                epoch,
+                kept: self.last_checkpoint(),
+                source: Box::new(source),
+            });
+        }
+        rundir::append_metrics(&self.dir, &metrics)?;
         progress.message(&metrics.summary());
         Ok(metrics)
     }
 
-    fn with_checkpoint_hint(&self, err: TrainError) -> TrainError {
-        match err {
-            TrainError::Diverged {
-                module,
-                epoch,
-                step,
-                loss,
-                lr,
-                ..
-            } => TrainError::Diverged {
-                module,
-                epoch,
-                step,
-                loss,
-                lr,
-                hint: match checkpoint::latest(&self.dir) {
-                    Some((dir, state)) => format!(" at {} (epoch {})", dir.display(), state.epoch),
-                    None => {
-                        ", but none was written yet: the first epoch diverged; lower --lr".into()
-                    }
-                },
-            },
-            other => other,
+    /// Where the last good checkpoint is, in words.
+    fn last_checkpoint(&self) -> String {
+        match self.history.len() {
+            0 => "no checkpoint was written yet".into(),
+            n => format!(
+                "the last good checkpoint, {} (epoch {n}), is kept",
+                self.dir
+                    .join(checkpoint::CHECKPOINTS)
+                    .join(checkpoint::name(n))
+                    .display()
+            ),
+        }
+    }
+
+    fn with_hint(&self, err: TrainError) -> TrainError {
+        let TrainError::Diverged {
+            module,
+            epoch,
+            step,
+            loss,
+            lr,
+            ..
+        } = err
+        else {
+            return err;
+        };
+        let decay = self.config.weight_decay;
+        // The reference uses 1e-4 (5e-4 is common): 100 times that is the likely culprit.
+        let cause = if decay >= 1e-2 {
+            format!(
+                "weight decay {decay} is far above the usual 1e-4 to 5e-4 (lr x weight decay is \
+                 {}): lower --weight-decay",
+                lr * decay
+            )
+        } else {
+            "lower --lr".to_string()
+        };
+        TrainError::Diverged {
+            module,
+            epoch,
+            step,
+            loss,
+            lr,
+            hint: format!("{cause}; {}", self.last_checkpoint()),
         }
     }
 
@@ -262,50 +359,194 @@ impl<B: AutodiffBackend> Run<B> {
             aux,
         )
     }
+}
 
-    fn append_metrics(&self, metrics: &EpochMetrics) -> Result<(), TrainError> {
-        let path = self.dir.join(METRICS);
-        let line = serde_json::to_string(metrics).map_err(|e| TrainError::io(&path, e))?;
-        let mut file = fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| TrainError::io(&path, e))?;
-        writeln!(file, "{line}")
-            .and_then(|_| file.sync_data())
-            .map_err(|e| TrainError::io(&path, e))
+fn test_loader<B: AutodiffBackend>(
+    data: &Data,
+    config: &TrainConfig,
+    device: &B::Device,
+) -> Result<Loader<B::InnerBackend>, TrainError> {
+    Ok(Loader::new(
+        data.test.clone(),
+        data.test_pipeline.clone(),
+        LoaderConfig {
+            workers: config.workers,
+            ..LoaderConfig::eval(config.batch)
+        },
+        device.clone(),
+    )?)
+}
+
+impl<B: AutodiffBackend> Built<B> {
+    /// Opens the data, plans, checks the memory it needs, and builds the trainer.
+    fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
+        let mut data_config = DataConfig::new(config.dataset, config.image_size());
+        data_config.data_dir = config.data_dir.clone();
+        let data = Data::open(&data_config)?.limit(config.train_limit, config.test_limit);
+        let network = config.network(data.num_classes, config.image_size())?;
+        let plan = Plan::new(&network, &config.local(&network))?;
+        footprint::check(&plan, config.batch)?;
+        let sgd = sgd_config(config.momentum, config.weight_decay);
+        let trainer = Trainer::init(&plan, &sgd, config.seed, device);
+        Ok(Self {
+            config,
+            plan,
+            data,
+            trainer,
+        })
     }
 }
 
-/// A JSON file of a run directory.
-fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TrainError> {
-    let path = dir.join(name);
-    let bytes = fs::read(&path).map_err(|e| {
-        TrainError::io(&path, format!("{e}; is {} a run directory?", dir.display()))
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| TrainError::io(&path, e))
+/// Refuses `ours` unless it equals `theirs` (as JSON), naming the first field that differs.
+fn same_as(
+    ours: &serde_json::Value,
+    theirs: &serde_json::Value,
+    path: &Path,
+    what: &str,
+) -> Result<(), TrainError> {
+    match first_difference(ours, theirs) {
+        None => Ok(()),
+        Some((field, a, b)) => Err(TrainError::refused(
+            path,
+            format!(
+                "field `{field}` is {a}, but {what} {b}; restore it, or start a new run with \
+                 --out (or --overwrite)"
+            ),
+        )),
+    }
 }
 
-/// The configuration of a run directory (`config.json`), not yet validated.
-pub fn read_config(dir: &Path) -> Result<TrainConfig, TrainError> {
-    read_json(dir, CONFIG)
+fn to_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<serde_json::Value, TrainError> {
+    serde_json::to_value(value).map_err(|source| TrainError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-/// The plan of a run directory (`plan.json`).
-pub fn read_plan(dir: &Path) -> Result<Plan, TrainError> {
-    read_json(dir, PLAN)
+impl<B: AutodiffBackend> Opened<B> {
+    /// Reads a run directory and its last checkpoint, with every check; writes nothing.
+    fn read(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
+        let config = rundir::read_config(dir)?;
+        config.validate()?;
+        let found = checkpoint::find(dir)?;
+        let state = found.as_deref().map(checkpoint::read_state).transpose()?;
+        if state.is_none() && rundir::has_metrics(dir)? {
+            return Err(TrainError::refused(
+                dir.join(checkpoint::CHECKPOINTS),
+                format!(
+                    "{} records trained epochs, but the run has no checkpoint of them: their \
+                     weights are gone, so it cannot be resumed; start it again with --overwrite",
+                    dir.join(METRICS).display()
+                ),
+            ));
+        }
+        let config_path = dir.join(CONFIG);
+        if let Some(state) = &state {
+            if let Some(recorded) = &state.config {
+                // The data may move and the loader's threads may change; nothing else may.
+                let comparable = |c: &TrainConfig| TrainConfig {
+                    data_dir: None,
+                    workers: 0,
+                    ..c.clone()
+                };
+                same_as(
+                    &to_json(&comparable(&config), &config_path)?,
+                    &to_json(&comparable(recorded), &config_path)?,
+                    &config_path,
+                    "the checkpoint was trained with",
+                )?;
+            }
+            if state.seed != config.seed {
+                return Err(TrainError::refused(
+                    &config_path,
+                    format!(
+                        "field `seed` is {}, but the checkpoint was trained with seed {}",
+                        config.seed, state.seed
+                    ),
+                ));
+            }
+        }
+        let mut built = Built::new(config, device)?;
+        let plan_path = dir.join(PLAN);
+        same_as(
+            &to_json(&rundir::read_plan(dir)?, &plan_path)?,
+            &to_json(&built.plan, &plan_path)?,
+            &plan_path,
+            "config.json plans",
+        )?;
+        let (Some(ckpt), Some(state)) = (found, state) else {
+            return Ok(Self {
+                built,
+                checkpoint: None,
+                history: Vec::new(),
+            });
+        };
+        let history = history(dir, &state)?;
+        let loaded = checkpoint::read(&ckpt, built.trainer.network().clone(), device)?;
+        built.trainer.restore(loaded.network, loaded.optimizers)?;
+        Ok(Self {
+            built,
+            checkpoint: Some(ckpt),
+            history,
+        })
+    }
 }
 
-/// The metrics of a run directory, one per completed epoch line.
-pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
-    let path = dir.join(METRICS);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TrainError::io(&path, e)),
+/// The metrics of epochs `1..=state.epoch`: the checkpoint's own (format 2), or, for format-1
+/// checkpoints, the matching lines of `metrics.jsonl`.
+fn history(dir: &Path, state: &CheckpointState) -> Result<Vec<EpochMetrics>, TrainError> {
+    let (history, path) = match &state.history {
+        Some(h) => (h.clone(), dir.join(checkpoint::CHECKPOINTS)),
+        None => {
+            let (mut lines, _torn) = rundir::read_metrics_tolerant(dir)?;
+            lines.retain(|m| m.epoch <= state.epoch);
+            (lines, dir.join(METRICS))
+        }
     };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| TrainError::io(&path, e)))
-        .collect()
+    let epochs: Vec<usize> = history.iter().map(|m| m.epoch).collect();
+    if epochs != (1..=state.epoch).collect::<Vec<_>>() {
+        return Err(TrainError::refused(
+            path,
+            format!(
+                "holds the metrics of epochs {epochs:?}, but the checkpoint is of epoch {}",
+                state.epoch
+            ),
+        ));
+    }
+    Ok(history)
+}
+
+/// What [`evaluate_run`] measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEvaluation {
+    /// The checkpoint evaluated.
+    pub checkpoint: PathBuf,
+    /// Its epoch.
+    pub epoch: usize,
+    /// Test accuracy.
+    pub evaluation: Evaluation,
+}
+
+/// Evaluates the last checkpoint of the run in `dir` on its test set, with the same checks as
+/// [`Run::resume`]. Reads only: nothing in `dir` is written, not even a lock.
+pub fn evaluate_run<B: AutodiffBackend>(
+    dir: &Path,
+    device: &B::Device,
+    aux: bool,
+) -> Result<RunEvaluation, TrainError> {
+    let opened = Opened::<B>::read(dir, device)?;
+    let Some(checkpoint) = opened.checkpoint else {
+        return Err(TrainError::refused(
+            dir,
+            "has no checkpoint yet: train at least one epoch",
+        ));
+    };
+    let built = &opened.built;
+    let loader = test_loader::<B>(&built.data, &built.config, device)?;
+    let evaluation = evaluate(&built.trainer.network().valid(), loader.epoch(0), aux)?;
+    Ok(RunEvaluation {
+        checkpoint,
+        epoch: opened.history.len(),
+        evaluation,
+    })
 }

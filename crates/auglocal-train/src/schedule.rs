@@ -2,8 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Warm-up epochs of every published run.
+/// Warm-up epochs of every published run (400 epochs long).
 pub const WARMUP_EPOCHS: usize = 10;
+
+/// Warm-up epochs when none are given: the reference's share of its run (10 of 400 epochs),
+/// at most [`WARMUP_EPOCHS`]; 0 for runs under 40 epochs.
+pub fn scaled_warmup(epochs: usize) -> usize {
+    (epochs / 40).min(WARMUP_EPOCHS)
+}
 
 /// How the learning rate moves from epoch to epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -11,8 +17,10 @@ pub const WARMUP_EPOCHS: usize = 10;
 pub enum Schedule {
     /// The reference: cosine over the run after `warmup` epochs of linear warm-up from 0.01.
     Cosine {
-        /// Warm-up epochs (10 in the reference).
-        warmup: usize,
+        /// Warm-up epochs (10 in the reference); `None` (JSON `null`) scales them to the run
+        /// ([`scaled_warmup`]).
+        #[serde(default)]
+        warmup: Option<usize>,
     },
     /// The base rate every epoch (short runs, where cosine and warm-up leave little room).
     Constant,
@@ -21,17 +29,29 @@ pub enum Schedule {
 impl Schedule {
     /// The reference's schedule.
     pub const REFERENCE: Schedule = Schedule::Cosine {
-        warmup: WARMUP_EPOCHS,
+        warmup: Some(WARMUP_EPOCHS),
     };
+
+    /// Cosine with warm-up scaled to the run's length (the default).
+    pub const SCALED: Schedule = Schedule::Cosine { warmup: None };
+
+    /// Warm-up epochs in a run of `epochs` epochs (0 for the constant schedule).
+    pub fn warmup_epochs(&self, epochs: usize) -> usize {
+        match *self {
+            Schedule::Cosine { warmup } => warmup.unwrap_or_else(|| scaled_warmup(epochs)),
+            Schedule::Constant => 0,
+        }
+    }
 
     /// Learning rate of epoch `epoch` (from 1) of `epochs` with base rate `lr0`. With `W`
     /// warm-up epochs (the reference's formula at `W = 10`):
     /// - `e <= W`: `0.5 lr0 (1 + cos(pi e / E)) (e - 1) / W + 0.01 (W + 1 - e) / W`;
     /// - `e > W`: `0.5 lr0 (1 + cos(pi e / E))`.
     pub fn lr(&self, lr0: f64, epoch: usize, epochs: usize) -> f64 {
-        let Schedule::Cosine { warmup } = *self else {
+        if *self == Schedule::Constant {
             return lr0;
-        };
+        }
+        let warmup = self.warmup_epochs(epochs);
         let e = epoch as f64;
         let cosine = 0.5 * lr0 * (1.0 + (std::f64::consts::PI * e / epochs as f64).cos());
         if epoch <= warmup {
@@ -70,7 +90,21 @@ mod tests {
     fn constant_and_no_warm_up() {
         assert_eq!(Schedule::Constant.lr(0.05, 7, 10), 0.05);
         // Pure cosine: 0.75 lr0 at epoch 1 of 3.
-        let c = Schedule::Cosine { warmup: 0 }.lr(0.2, 1, 3);
+        let c = Schedule::Cosine { warmup: Some(0) }.lr(0.2, 1, 3);
         assert!((c - 0.15).abs() < 1e-12, "{c}");
+    }
+
+    #[test]
+    fn unset_warm_up_scales_with_the_run_and_leaves_room_for_cosine() {
+        assert_eq!(Schedule::SCALED.warmup_epochs(400), 10);
+        assert_eq!(Schedule::SCALED.warmup_epochs(4000), 10);
+        assert_eq!(Schedule::SCALED.warmup_epochs(100), 2);
+        assert_eq!(Schedule::SCALED.warmup_epochs(10), 0);
+        // A 10-epoch run reaches the base rate's cosine at once: 0.5 lr0 (1 + cos(pi / 10)).
+        let lr = Schedule::SCALED.lr(0.1, 1, 10);
+        assert!((lr - 0.097_552_825_814_757_68).abs() < 1e-12, "{lr}");
+        let old: Schedule = serde_json::from_str(r#"{"kind": "cosine", "warmup": 10}"#)
+            .expect("configs of earlier releases");
+        assert_eq!(old, Schedule::REFERENCE);
     }
 }

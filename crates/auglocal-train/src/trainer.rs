@@ -101,14 +101,29 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.optimizers.iter().map(Optimizer::to_record).collect()
     }
 
-    /// Replaces the network and the optimisers' states (from a checkpoint).
-    pub fn restore(&mut self, network: LocalNetwork<B>, records: Vec<OptimizerRecord<B>>) {
+    /// Replaces the network and the optimisers' states (from a checkpoint); refuses a network
+    /// or a list of states whose module count is not this trainer's.
+    pub fn restore(
+        &mut self,
+        network: LocalNetwork<B>,
+        records: Vec<OptimizerRecord<B>>,
+    ) -> Result<(), TrainError> {
+        let modules = self.optimizers.len();
+        if network.modules.len() != modules || records.len() != modules {
+            return Err(TrainError::Config(format!(
+                "a checkpoint of {} modules and {} optimiser states cannot be restored into a \
+                 trainer of {modules} modules",
+                network.modules.len(),
+                records.len()
+            )));
+        }
         self.network = network;
         self.optimizers = std::mem::take(&mut self.optimizers)
             .into_iter()
             .zip(records)
             .map(|(o, r)| o.load_record(r))
             .collect();
+        Ok(())
     }
 
     /// One training step on a batch at learning rate `lr`.
@@ -121,10 +136,20 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// # Shapes
     /// - images: `[batch, channels, size, size]`
     /// - targets: `[batch]`
-    pub fn step(&mut self, images: Tensor<B, 4>, targets: Tensor<B, 1, Int>, lr: f64) -> StepStats {
+    pub fn step(
+        &mut self,
+        images: Tensor<B, 4>,
+        targets: Tensor<B, 1, Int>,
+        lr: f64,
+    ) -> Result<StepStats, TrainError> {
         let batch = targets.dims()[0];
         let inner_targets = targets.clone().inner();
         let modules = std::mem::take(&mut self.network.modules);
+        assert_eq!(
+            modules.len(),
+            self.optimizers.len(),
+            "one optimiser per module (Trainer::new and restore keep them paired)"
+        );
         let mut stepped = Vec::with_capacity(modules.len());
         let mut measured = Vec::with_capacity(2 * modules.len());
         let mut x = images;
@@ -139,12 +164,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         self.network.modules = stepped;
         // One read of every module's loss and count per step.
-        let values: Vec<f32> = Tensor::cat(measured, 0)
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .unwrap_or_default();
-        StepStats {
+        let values = read_back(
+            Tensor::cat(measured, 0),
+            2 * self.optimizers.len(),
+            "losses",
+        )?;
+        Ok(StepStats {
             batch,
             losses: values.iter().step_by(2).copied().collect(),
             correct: values
@@ -153,7 +178,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .step_by(2)
                 .map(|&c| c as usize)
                 .collect(),
-        }
+        })
     }
 
     /// Trains one epoch (`epoch` from 1) of `loader`'s batches at learning rate `lr`.
@@ -170,8 +195,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut images = 0;
         progress.epoch_start(epoch, lr, loader.num_batches());
         for (step, batch) in loader.epoch(epoch).enumerate() {
-            let batch = batch?;
-            let stats = self.step(batch.images, batch.targets, lr);
+            let batch = batch.map_err(|source| TrainError::Batch {
+                stage: format!("epoch {epoch}"),
+                source,
+            })?;
+            let stats = self.step(batch.images, batch.targets, lr)?;
             if let Some((module, loss)) = stats.divergence() {
                 return Err(TrainError::Diverged {
                     module,
@@ -179,7 +207,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     step: step + 1,
                     loss,
                     lr,
-                    hint: String::new(),
+                    hint: "lower the learning rate".into(),
                 });
             }
             for k in 0..n {
@@ -202,6 +230,30 @@ impl<B: AutodiffBackend> Trainer<B> {
             seconds: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The values of a 1-D tensor on the host, exactly `expected` of them.
+fn read_back<B: Backend>(
+    values: Tensor<B, 1>,
+    expected: usize,
+    what: &'static str,
+) -> Result<Vec<f32>, TrainError> {
+    let values: Vec<f32> =
+        values
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| TrainError::ReadBack {
+                what,
+                message: format!("{e:?}"),
+            })?;
+    if values.len() != expected {
+        return Err(TrainError::ReadBack {
+            what,
+            message: format!("{} values where {expected} were expected", values.len()),
+        });
+    }
+    Ok(values)
 }
 
 /// Correct predictions, as a one-element float tensor.
@@ -242,7 +294,10 @@ pub fn evaluate<B: Backend>(
     let mut counts = vec![0usize; n];
     let mut images = 0;
     for batch in batches {
-        let batch = batch?;
+        let batch = batch.map_err(|source| TrainError::Batch {
+            stage: "the test set".into(),
+            source,
+        })?;
         let mut measured = Vec::with_capacity(n);
         let mut x = batch.images;
         for module in &network.modules {
@@ -254,11 +309,8 @@ pub fn evaluate<B: Backend>(
                 ));
             }
         }
-        let values: Vec<f32> = Tensor::cat(measured, 0)
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .unwrap_or_default();
+        let expected = measured.len();
+        let values = read_back(Tensor::cat(measured, 0), expected, "correct predictions")?;
         let offset = n - values.len();
         for (k, v) in values.iter().enumerate() {
             counts[k + offset] += *v as usize;

@@ -33,7 +33,9 @@ fn each_local_loss_reaches_only_its_own_module() {
     let data = batches(2, 8);
     // One real training step first, so the check runs on trained state.
     let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 3, &device);
-    trainer.step(data[0].0.clone(), data[0].1.clone(), 0.05);
+    trainer
+        .step(data[0].0.clone(), data[0].1.clone(), 0.05)
+        .expect("steps");
     let network = trainer.network().clone();
     let n = network.modules.len();
     assert_eq!(n, 6, "ResNet-20, K = 8, d = 2: 6 modules");

@@ -62,7 +62,7 @@ fn learns(rule: Rule, k: Option<usize>) {
         epochs: 3,
         batch: 16,
         lr: 0.04,
-        schedule: Schedule::Cosine { warmup: 0 },
+        schedule: Schedule::Cosine { warmup: Some(0) },
         ..TrainConfig::default()
     };
     let mut run = Run::<Autodiff<Flex>>::create(config, &out, &Default::default()).expect("run");

@@ -34,7 +34,9 @@ fn bp_through_the_trainer_equals_a_hand_written_backprop_loop() {
     // The trainer, on the same network and batches.
     let mut trainer = Trainer::new(LocalNetwork::new(resnet, &plan, vec![]), &sgd, &device);
     for (images, targets) in &data {
-        trainer.step(images.clone(), targets.clone(), LR);
+        trainer
+            .step(images.clone(), targets.clone(), LR)
+            .expect("steps");
     }
     assert_eq!(trainer.network().modules.len(), 1);
     let diff = max_diff(&tensors(&plain), &tensors(trainer.network()));
@@ -68,7 +70,9 @@ fn per_module_optimisers_equal_one_optimiser_over_summed_local_losses() {
 
     let mut trainer = Trainer::new(network, &sgd, &device);
     for (images, targets) in &data {
-        trainer.step(images.clone(), targets.clone(), LR);
+        trainer
+            .step(images.clone(), targets.clone(), LR)
+            .expect("steps");
     }
     let diff = max_diff(&tensors(&single), &tensors(trainer.network()));
     assert!(diff < 1e-6, "weights differ by {diff}");

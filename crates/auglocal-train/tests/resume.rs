@@ -130,9 +130,52 @@ fn a_huge_learning_rate_stops_the_run_and_keeps_the_last_good_checkpoint() {
         "{msg}"
     );
     drop(run);
+    assert!(msg.contains("lower --lr"), "{msg}");
     let resumed = Run::<B>::resume(&dir, &Default::default()).expect("the checkpoint loads");
     assert_eq!(resumed.completed(), 1);
     let eval = resumed.evaluate().expect("evaluates");
     assert!(eval.accuracy.is_finite() && eval.images == 64);
     std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_divergence_from_weight_decay_names_it() {
+    let _guard = common::seeded();
+    let dir = fresh("decay");
+    // lr x weight decay = 500: each step multiplies the weights by about -500, until they
+    // overflow.
+    let config = TrainConfig {
+        weight_decay: 1e4,
+        epochs: 4,
+        ..config()
+    };
+    let mut run = Run::<B>::create(config, &dir, &Default::default()).expect("run");
+    let err = run.train(&mut Silent).expect_err("diverges");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, TrainError::Diverged { .. }) && msg.contains("--weight-decay"),
+        "{msg}"
+    );
+    drop(run);
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_checkpoint_of_another_module_count_is_not_restored() {
+    let _guard = common::seeded();
+    let plan = common::plan(Rule::AugLocal, 6);
+    let device = Default::default();
+    let sgd = auglocal_train::sgd_config(0.9, 1e-4);
+    let mut trainer = auglocal_train::Trainer::<B>::init(&plan, &sgd, 0, &device);
+    let other =
+        auglocal_train::Trainer::<B>::init(&common::plan(Rule::Greedy, 5), &sgd, 0, &device);
+    let err = trainer
+        .restore(other.network().clone(), other.optimizer_records())
+        .expect_err("5 modules into 4");
+    assert!(err.to_string().contains("cannot be restored"), "{err}");
+    // The module count of the records is checked too, not zipped away.
+    let mut records = trainer.optimizer_records();
+    records.pop();
+    let network = trainer.network().clone();
+    assert!(trainer.restore(network, records).is_err());
 }

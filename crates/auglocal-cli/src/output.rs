@@ -1,0 +1,93 @@
+//! Files the user asks a command to write (`--save-json`, `--plot`, ...), checked before any
+//! work so that a long measurement never ends in "cannot write".
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::exit::usage;
+
+/// An output path that was writable when the command started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    path: PathBuf,
+}
+
+impl OutputFile {
+    /// Checks that `path` can be written: its folder exists and takes a new file, and `path`
+    /// itself is not a folder. Nothing is left behind.
+    pub fn check(path: &Path) -> Result<Self> {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            return Err(usage(format!(
+                "{}: cannot write there: {} is not an existing folder",
+                path.display(),
+                parent.display()
+            )));
+        }
+        if path.is_dir() {
+            return Err(usage(format!(
+                "{}: is a folder; name a file to write",
+                path.display()
+            )));
+        }
+        let probe = parent.join(format!(".auglocal-write-check-{}", std::process::id()));
+        match fs::File::create(&probe) {
+            Ok(_) => {
+                let _ = fs::remove_file(&probe);
+            }
+            Err(e) => {
+                return Err(usage(format!(
+                    "{}: cannot write into {}: {e}",
+                    path.display(),
+                    parent.display()
+                )));
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` (a failure now is an error of the work, exit status 1).
+    pub fn write(&self, contents: &[u8]) -> Result<()> {
+        fs::write(&self.path, contents).with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwritable_places_are_refused_before_any_work() {
+        for bad in ["/nonexistent/dir/out.json", "/proc/auglocal.json", "/tmp"] {
+            let err = OutputFile::check(Path::new(bad)).expect_err(bad);
+            assert_eq!(crate::exit::status(&err), 2, "{bad}: {err}");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        let dir = std::env::temp_dir();
+        let ok = OutputFile::check(&dir.join("auglocal-output-check.json")).expect("writable");
+        assert!(!ok.path().exists(), "the check leaves nothing behind");
+        assert_eq!(
+            fs::read_dir(&dir)
+                .expect("list")
+                .flatten()
+                .filter(|e| e
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".auglocal-write-check"))
+                .count(),
+            0
+        );
+    }
+}

@@ -1,0 +1,460 @@
+//! The CLI as a hostile or careless user runs it: every argument set and file below must be
+//! refused with exit status 2 and a message, never a panic. Add a row whenever a defect is
+//! found.
+//!
+//! `AUGLOCAL_TEST_BIN=/path/to/auglocal` runs the harness against another binary (an earlier
+//! release, say, to see which rows it fails).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> PathBuf {
+    std::env::var_os("AUGLOCAL_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_auglocal")))
+}
+
+/// Runs the binary; one that has not finished after a minute (a reader blocked on a FIFO,
+/// say) is killed, and its status is then `None`.
+fn auglocal(args: &[&str]) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("AUGLOCAL_DATA_DIR", "/nonexistent")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the auglocal binary runs");
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = pipe(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("auglocal-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Runs each row, collecting every failure so that one run shows them all.
+fn expect_refusals(rows: &[(Vec<String>, &str)]) {
+    let mut failures = Vec::new();
+    for (args, message) in rows {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = auglocal(&args);
+        let err = text(&out.stderr);
+        let problem = if err.contains("panicked") {
+            Some("panicked".to_string())
+        } else if out.status.code() != Some(2) {
+            Some(format!("exit status {:?}", out.status.code()))
+        } else if !err.contains(message) {
+            Some(format!("no '{message}' in the message"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            failures.push(format!("{args:?}: {problem}\n  stderr: {}", err.trim()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn row(args: &[&str], message: &'static str) -> (Vec<String>, &'static str) {
+    (args.iter().map(|s| s.to_string()).collect(), message)
+}
+
+const MAX: &str = "18446744073709551615";
+const MAX_1: &str = "18446744073709551614";
+
+#[test]
+fn hostile_sizes_are_refused_with_status_2() {
+    let dir = temp("sizes");
+    let never = dir.join("never");
+    let train = |extra: &[&str]| {
+        let mut a: Vec<String> = ["train", "--dataset", "synthetic", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.push(never.to_string_lossy().into_owned());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let mut rows = vec![
+        row(&["plan", "--depth", MAX_1], "d <= 14"),
+        row(&["plan", "--depth", MAX], "d <= 14"),
+        row(&["plan", "--k", MAX], "larger than the 16 units"),
+        row(&["plan", "--width", "1e300"], "width multiplier"),
+        row(&["plan", "--width", "inf"], "width multiplier"),
+        row(&["plan", "--classes", MAX], "num_classes must be at most"),
+        row(&["plan", "--image-size", MAX], "a side of 1 to 4096"),
+        row(&["plan", "--image-size", "0"], "a side of 1 to 4096"),
+        row(&["bench", "--steps", MAX], "--steps must be in"),
+        row(&["bench", "--warmup", MAX], "--warmup must be in"),
+        row(&["bench", "--batch", "0"], "--batch must be in"),
+        row(&["bench", "--batch", MAX], "--batch must be in"),
+        row(&["data", "--image-size", MAX], "--image-size must be in"),
+        row(
+            &["data", "--dataset", "synthetic", "--image-size", "0"],
+            "--image-size",
+        ),
+    ];
+    for (extra, message) in [
+        (&["--depth", MAX_1][..], "d <= 14"),
+        (&["--width", "1e300"], "width multiplier"),
+        (&["--batch", MAX], "batch size must be in"),
+        (&["--batch", "0"], "batch size must be in"),
+        (&["--epochs", MAX], "epochs must be in"),
+        (&["--workers", MAX], "--workers must be at most"),
+        (
+            &["--epochs", "10", "--warmup", "10"],
+            "warm-up epochs leave none",
+        ),
+        (
+            &["--schedule", "constant", "--warmup", "2"],
+            "--warmup applies",
+        ),
+        (&["--width", "64", "--batch", "65536"], "GiB"),
+    ] {
+        rows.push((train(extra), message));
+    }
+    expect_refusals(&rows);
+    assert!(!never.exists(), "a refused run wrote {}", never.display());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn bad_files_and_run_directories_are_refused_with_status_2() {
+    let dir = temp("files");
+    let config = dir.join("config.json");
+    std::fs::write(&config, "{\"epochs\": 3, \"lr\": ").expect("write");
+    let unknown = dir.join("unknown.json");
+    std::fs::write(&unknown, "{\"epoch\": 3}").expect("write");
+    let run = dir.join("run-with-metrics");
+    std::fs::create_dir_all(&run).expect("dir");
+    std::fs::write(run.join("metrics.jsonl"), "{}\n").expect("write");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let rows = vec![
+        row(
+            &["train", "--config", "/nonexistent/config.json"],
+            "/nonexistent/config.json",
+        ),
+        (
+            vec!["train".into(), "--config".into(), s(&config)],
+            "not a run configuration",
+        ),
+        (
+            vec!["train".into(), "--config".into(), s(&unknown)],
+            "unknown field",
+        ),
+        row(
+            &["train", "--resume", "/nonexistent/run"],
+            "/nonexistent/run",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--dataset".into(),
+                "synthetic".into(),
+                "--out".into(),
+                s(&run),
+            ],
+            "already holds a run",
+        ),
+        (
+            vec!["train".into(), "--resume".into(), s(&run)],
+            "config.json",
+        ),
+        row(&["eval", "/nonexistent/run"], "/nonexistent/run"),
+        (vec!["eval".into(), s(&unknown)], "unknown.json"),
+        (
+            vec![
+                "train".into(),
+                "--dataset".into(),
+                "synthetic".into(),
+                "--out".into(),
+                s(&unknown),
+            ],
+            "is not a directory",
+        ),
+        row(
+            &["bench", "--device", "cuda"],
+            "built without the cuda backend",
+        ),
+        row(
+            &["bench", "--device", "wgpu"],
+            "built without the wgpu backend",
+        ),
+        row(
+            &["bench", "--save-json", "/nonexistent/dir/r.json"],
+            "/nonexistent/dir",
+        ),
+        row(
+            &["bench", "--plot", "/proc/auglocal.png"],
+            "/proc/auglocal.png",
+        ),
+        row(&["bench", "--save-json", "/tmp"], "is a folder"),
+        row(&["data", "--dataset", "svhn"], "not found"),
+        // STL-10 needs no --image-size: its own 96 is the default.
+        row(
+            &["data", "--dataset", "stl10"],
+            "data set 'stl10' not found",
+        ),
+    ];
+    expect_refusals(&rows);
+    // Nothing of the refused runs was written.
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl")).expect("kept"),
+        "{}\n"
+    );
+    assert!(!run.join("config.json").exists());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+/// An IDX file of `count` images of `rows x cols`.
+fn idx_images(count: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, 3];
+    for d in [count, rows, cols] {
+        out.extend(d.to_be_bytes());
+    }
+    out.resize(out.len() + (count * rows * cols) as usize, 7);
+    out
+}
+
+fn idx_labels(count: u32) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, 1];
+    out.extend(count.to_be_bytes());
+    out.extend((0..count).map(|i| (i % 10) as u8));
+    out
+}
+
+/// A Fashion-MNIST folder whose training images are `rows x cols`.
+fn fashion_mnist(dir: &Path, rows: u32, cols: u32) {
+    std::fs::create_dir_all(dir).expect("dir");
+    for (prefix, images) in [
+        ("train", idx_images(4, rows, cols)),
+        ("t10k", idx_images(4, 28, 28)),
+    ] {
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).expect("w");
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx_labels(4),
+        )
+        .expect("w");
+    }
+}
+
+#[test]
+fn malformed_data_sets_are_refused_by_data_and_train() {
+    let root = temp("data");
+    let mut rows = Vec::new();
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    for (rows_, cols, shown) in [(10, 100, "10x100"), (0, 0, "0x0"), (40, 40, "40x40")] {
+        let dir = root.join(format!("fmnist-{rows_}x{cols}"));
+        fashion_mnist(&dir, rows_, cols);
+        for command in ["data", "train"] {
+            let mut args = vec![
+                command.to_string(),
+                "--dataset".into(),
+                "fashion-mnist".into(),
+                "--data-dir".into(),
+                s(&dir),
+            ];
+            if command == "train" {
+                args.extend(["--out".into(), s(&root.join("never"))]);
+            }
+            rows.push((args, shown));
+        }
+    }
+    // Something else where a data file should be: a folder, /dev/null, a FIFO.
+    let weird = [
+        ("folder", "a directory"),
+        ("devnull", "a character device"),
+        ("fifo", "a FIFO"),
+    ];
+    for (kind, shown) in weird {
+        let dir = root.join(format!("fmnist-{kind}"));
+        fashion_mnist(&dir, 28, 28);
+        let target = dir.join("train-images-idx3-ubyte");
+        std::fs::remove_file(&target).expect("rm");
+        match kind {
+            "folder" => std::fs::create_dir(&target).expect("mkdir"),
+            "devnull" => std::os::unix::fs::symlink("/dev/null", &target).expect("ln"),
+            _ => {
+                let made = Command::new("mkfifo")
+                    .arg(&target)
+                    .status()
+                    .expect("mkfifo");
+                assert!(made.success());
+            }
+        }
+        rows.push((
+            vec![
+                "data".into(),
+                "--dataset".into(),
+                "fashion-mnist".into(),
+                "--data-dir".into(),
+                s(&dir),
+            ],
+            shown,
+        ));
+    }
+    expect_refusals(&rows);
+    assert!(!root.join("never").exists());
+    std::fs::remove_dir_all(root).expect("clean up");
+}
+
+#[test]
+fn rules_ignore_flags_they_do_not_use_and_say_so() {
+    for (args, note) in [
+        (
+            &["plan", "--rule", "bp", "--k", "999", "--depth", "0"][..],
+            "--k, --depth ignored",
+        ),
+        (
+            &["plan", "--rule", "greedy", "--depth", "0"],
+            "--depth ignored",
+        ),
+        (
+            &["plan", "--rule", "dgl", "--k", "4", "--pyramid", "7"],
+            "--pyramid ignored",
+        ),
+    ] {
+        let out = auglocal(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(note),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn bench_checks_its_outputs_before_measuring() {
+    let out = auglocal(&[
+        "bench",
+        "--arch",
+        "resnet20",
+        "--width",
+        "0.25",
+        "--rules",
+        "bp",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--save-json",
+        "/nonexistent/dir/r.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !text(&out.stderr).contains("measuring"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Runs `script` in a new user and mount namespace (no privileges needed), where a tmpfs can
+/// be mounted; `None` where this system forbids it.
+fn in_namespace(script: &str) -> Option<Output> {
+    let probe = Command::new("unshare")
+        .args(["-rm", "true"])
+        .output()
+        .ok()?;
+    if !probe.status.success() {
+        return None;
+    }
+    Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .output()
+        .ok()
+}
+
+#[test]
+fn a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint() {
+    let dir = temp("full-disk");
+    let mount = dir.join("disk");
+    std::fs::create_dir_all(&mount).expect("dir");
+    let run = mount.join("run");
+    let bin = bin();
+    // One checkpoint of this network is ~290 KB: the disk holds the run and its first
+    // checkpoint, not a second one beside it.
+    let script = format!(
+        "mount -t tmpfs -o size=480k auglocal {m} || {{ echo mount-failed; exit 1; }}
+         {b} train --arch resnet20 --width 0.25 --rule auglocal --k 6 --dataset synthetic \
+           --train-limit 32 --test-limit 16 --batch 16 --lr 0.05 --schedule constant \
+           --epochs 2 --workers 0 --out {r}
+         echo \"train-status=$?\"
+         echo \"checkpoints=$(ls {r}/checkpoints | tr '\\n' ' ')\"
+         echo \"metrics=$(wc -l < {r}/metrics.jsonl)\"
+         {b} eval {r} && echo eval-ok",
+        m = mount.display(),
+        b = bin.display(),
+        r = run.display(),
+    );
+    let Some(out) = in_namespace(&script) else {
+        eprintln!("\n*** SKIPPED full-disk test: this system forbids user namespaces ***\n");
+        return;
+    };
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        !stdout.contains("mount-failed"),
+        "tmpfs not mounted: {stderr}"
+    );
+    assert!(stdout.contains("train-status=1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("No space left on device")
+            && stderr.contains("epoch-0002.tmp")
+            && stderr.contains("the last good checkpoint"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stdout.contains("checkpoints=epoch-0001 latest "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("metrics=1"), "{stdout}");
+    assert!(stdout.contains("eval-ok"), "{stdout}\n{stderr}");
+    std::fs::remove_dir_all(dir).expect("clean up");
+}

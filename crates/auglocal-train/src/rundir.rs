@@ -1,0 +1,291 @@
+//! The files of a run directory, their readers, and its lock.
+//!
+//! ```text
+//! RUN/config.json      the configuration (written once, at creation)
+//! RUN/plan.json        the plan (written once)
+//! RUN/metrics.jsonl    one line per completed epoch (appended after its checkpoint)
+//! RUN/checkpoints/     see `checkpoint`
+//! RUN/lock             held by the process that trains the run
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use auglocal_aux::Plan;
+use serde::de::DeserializeOwned;
+
+use crate::checkpoint::{CHECKPOINTS, write_atomic};
+use crate::metrics::EpochMetrics;
+use crate::{TrainConfig, TrainError};
+
+/// The run's configuration.
+pub const CONFIG: &str = "config.json";
+/// The run's plan.
+pub const PLAN: &str = "plan.json";
+/// The run's metrics, one line per epoch.
+pub const METRICS: &str = "metrics.jsonl";
+/// The lock file held by the process that trains the run.
+pub const LOCK: &str = "lock";
+
+/// The entries of `dir` that belong to a run (config, plan, metrics, checkpoints): empty if
+/// `dir` holds no run (the lock file alone is not a run).
+pub fn run_entries(dir: &Path) -> Vec<&'static str> {
+    [CONFIG, PLAN, METRICS, CHECKPOINTS]
+        .into_iter()
+        .filter(|name| fs::symlink_metadata(dir.join(name)).is_ok())
+        .collect()
+}
+
+/// Removes the entries of a run from `dir` (for `--overwrite`), leaving other files alone.
+pub(crate) fn remove_run(dir: &Path) -> Result<(), TrainError> {
+    for name in run_entries(dir) {
+        let path = dir.join(name);
+        let result = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        result.map_err(|e| TrainError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The lock of a run directory: while it is held, no other auglocal process trains, resumes
+/// or overwrites the run. The operating system releases it when the process ends, however it
+/// ends; the (empty) file stays.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of `dir`, creating the lock file if needed; refuses if another process
+    /// holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, TrainError> {
+        let path = dir.join(LOCK);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| TrainError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(TrainError::refused(
+                &path,
+                format!(
+                    "another auglocal process is training {} (it holds this lock); wait for it \
+                     to finish or stop it",
+                    dir.display()
+                ),
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(TrainError::io(&path, e)),
+        }
+    }
+}
+
+/// A JSON file of a run directory; a missing or malformed file is a refusal naming it.
+fn read_json<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TrainError> {
+    let path = dir.join(name);
+    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => TrainError::refused(
+            &path,
+            format!(
+                "missing; is {} a run directory (written by `auglocal train`)?",
+                dir.display()
+            ),
+        ),
+        _ => TrainError::io(&path, e),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| TrainError::Json { path, source })
+}
+
+/// The configuration of a run directory (`config.json`), not yet validated.
+pub fn read_config(dir: &Path) -> Result<TrainConfig, TrainError> {
+    read_json(dir, CONFIG)
+}
+
+/// The plan of a run directory (`plan.json`).
+pub fn read_plan(dir: &Path) -> Result<Plan, TrainError> {
+    read_json(dir, PLAN)
+}
+
+/// The metrics of a run directory, one per line of `metrics.jsonl` (none if it is missing).
+/// An error names the file and the line, counted from the start of the file.
+pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+    let path = dir.join(METRICS);
+    let (metrics, torn) = read_metrics_tolerant(dir)?;
+    match torn {
+        Some(source) => Err(TrainError::Json { path, source }),
+        None => Ok(metrics),
+    }
+}
+
+/// The metrics up to the first line that does not parse, and that line's error (a run killed
+/// while appending leaves a torn last line).
+pub(crate) fn read_metrics_tolerant(
+    dir: &Path,
+) -> Result<(Vec<EpochMetrics>, Option<serde_json::Error>), TrainError> {
+    let path = dir.join(METRICS);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
+        Err(e) => return Err(TrainError::io(&path, e)),
+    };
+    // One stream over the whole file, so that errors carry the file's own line numbers.
+    let mut metrics = Vec::new();
+    for item in serde_json::Deserializer::from_str(&text).into_iter::<EpochMetrics>() {
+        match item {
+            Ok(m) => metrics.push(m),
+            Err(e) => return Ok((metrics, Some(e))),
+        }
+    }
+    Ok((metrics, None))
+}
+
+/// Whether `metrics.jsonl` records anything (a non-blank line, parsable or not).
+pub(crate) fn has_metrics(dir: &Path) -> Result<bool, TrainError> {
+    let path = dir.join(METRICS);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(bytes.iter().any(|b| !b.is_ascii_whitespace())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(TrainError::io(&path, e)),
+    }
+}
+
+/// `metrics.jsonl` as it should read for `history`.
+pub(crate) fn metrics_text(history: &[EpochMetrics]) -> Result<String, TrainError> {
+    let mut text = String::new();
+    for m in history {
+        let line = serde_json::to_string(m).map_err(|source| TrainError::Json {
+            path: PathBuf::from(METRICS),
+            source,
+        })?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Rewrites `metrics.jsonl` to hold exactly `history`, unless it already does.
+pub(crate) fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
+    let path = dir.join(METRICS);
+    let text = metrics_text(history)?;
+    if fs::read(&path).is_ok_and(|current| current == text.as_bytes()) {
+        return Ok(());
+    }
+    write_atomic(&path, text.as_bytes())
+}
+
+/// Appends one epoch's line to `metrics.jsonl` and syncs it.
+pub(crate) fn append_metrics(dir: &Path, metrics: &EpochMetrics) -> Result<(), TrainError> {
+    let path = dir.join(METRICS);
+    let text = metrics_text(std::slice::from_ref(metrics))?;
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| TrainError::io(&path, e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_data())
+        .map_err(|e| TrainError::io(&path, e))
+}
+
+/// The first place where two JSON values differ: its path (`modules[3].aux.depth`) and both
+/// values, shortened.
+pub fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    fn short(v: Option<&Value>) -> String {
+        let text = v.map_or("absent".to_string(), Value::to_string);
+        if text.chars().count() > 60 {
+            format!("{}...", text.chars().take(57).collect::<String>())
+        } else {
+            text
+        }
+    }
+    fn walk(a: &Value, b: &Value, path: &str) -> Option<(String, String, String)> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                keys.into_iter().find_map(|k| {
+                    let sub = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    match (x.get(k), y.get(k)) {
+                        (Some(p), Some(q)) => walk(p, q, &sub),
+                        (p, q) => Some((sub, short(p), short(q))),
+                    }
+                })
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (p, q))| walk(p, q, &format!("{path}[{i}]"))),
+            _ if a == b => None,
+            _ => Some((path.to_string(), short(Some(a)), short(Some(b)))),
+        }
+    }
+    walk(a, b, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn differences_are_named_by_their_path() {
+        let a = json!({"width": 0.25, "rule": "auglocal", "modules": [{"d": 2}, {"d": 2}]});
+        let b = json!({"width": 0.25, "rule": "auglocal", "modules": [{"d": 2}, {"d": 3}]});
+        assert_eq!(
+            first_difference(&a, &b),
+            Some(("modules[1].d".into(), "2".into(), "3".into()))
+        );
+        assert_eq!(first_difference(&a, &a), None);
+        let c = json!({"width": 0.5});
+        assert_eq!(
+            first_difference(&json!({}), &c),
+            Some(("width".into(), "absent".into(), "0.5".into()))
+        );
+    }
+
+    #[test]
+    fn a_second_lock_on_a_run_is_refused_and_released_with_the_first() {
+        let dir = std::env::temp_dir().join(format!("auglocal-lock-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let first = RunLock::acquire(&dir).expect("free");
+        let err = RunLock::acquire(&dir).expect_err("held");
+        assert!(
+            err.is_bad_input() && err.to_string().contains("another auglocal"),
+            "{err}"
+        );
+        drop(first);
+        RunLock::acquire(&dir).expect("released");
+        fs::remove_dir_all(dir).expect("clean up");
+    }
+
+    #[test]
+    fn metrics_errors_name_the_line_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("auglocal-metrics-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        fs::write(dir.join(METRICS), "\n\n{\"epoch\": \n").expect("write");
+        let err = read_metrics(&dir).expect_err("torn");
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            source.as_deref().unwrap_or("").contains("line 4"),
+            "{source:?}"
+        );
+        fs::remove_dir_all(dir).expect("clean up");
+    }
+}

@@ -1,0 +1,322 @@
+//! What a run directory guarantees: resume continues exactly or refuses and changes nothing,
+//! evaluation only reads, a run is never overwritten behind the user's back, one process
+//! writes it, and a checkpoint format change is migrated or refused by name.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use auglocal_aux::Rule;
+use auglocal_data::DatasetName;
+use auglocal_model::Arch;
+use auglocal_train::progress::Silent;
+use auglocal_train::{Run, Schedule, TrainConfig, TrainError, evaluate_run, read_metrics};
+use common::B;
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        arch: Arch::ResNet20,
+        width: 0.25,
+        rule: Rule::AugLocal,
+        k: Some(6),
+        dataset: DatasetName::Synthetic,
+        train_limit: Some(32),
+        test_limit: Some(16),
+        epochs: 2,
+        batch: 16,
+        lr: 0.05,
+        schedule: Schedule::Constant,
+        workers: 0,
+        ..TrainConfig::default()
+    }
+}
+
+fn fresh(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("auglocal-rundir-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A run directory after its first epoch.
+fn one_epoch(name: &str) -> PathBuf {
+    let dir = fresh(name);
+    let mut run = Run::<B>::create(config(), &dir, &Default::default()).expect("run");
+    run.train_next(&mut Silent).expect("epoch 1");
+    dir
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).expect("list").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.clone(), fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    files
+}
+
+fn ckpt(dir: &Path) -> PathBuf {
+    dir.join("checkpoints/epoch-0001")
+}
+
+/// Resume must refuse with a bad-input error naming `names`, and change nothing.
+fn assert_refused(dir: &Path, names: &str) -> TrainError {
+    let before = snapshot(dir);
+    let err = Run::<B>::resume(dir, &Default::default())
+        .err()
+        .expect("resume must refuse");
+    assert!(err.is_bad_input(), "{err}");
+    assert!(
+        err.to_string().contains(names),
+        "expected '{names}' in: {err}"
+    );
+    assert_eq!(
+        snapshot(dir),
+        before,
+        "a refused resume changed the run: {err}"
+    );
+    // Evaluation refuses it too, and only reads.
+    assert!(evaluate_run::<B>(dir, &Default::default(), false).is_err());
+    assert_eq!(snapshot(dir), before);
+    err
+}
+
+/// A way to damage a run directory.
+type Damage<'a> = &'a dyn Fn(&Path);
+
+#[test]
+fn resume_refuses_a_run_whose_checkpoint_does_not_load_and_changes_nothing() {
+    let _guard = common::seeded();
+    let cases: [(&str, Damage, &str); 7] = [
+        (
+            "unreadable-state",
+            &|d| fs::write(ckpt(d).join("state.json"), "{ not json").expect("w"),
+            "state.json",
+        ),
+        (
+            "other-format",
+            &|d| {
+                let path = ckpt(d).join("state.json");
+                let text = fs::read_to_string(&path).expect("r");
+                let text = text.replacen("\"format\": 2", "\"format\": 99", 1);
+                let text = text.replacen(
+                    &format!("\"release\": \"{}\"", env!("CARGO_PKG_VERSION")),
+                    "\"release\": \"9.9.9\"",
+                    1,
+                );
+                fs::write(path, text).expect("w");
+            },
+            "checkpoint format 99 written by auglocal 9.9.9",
+        ),
+        (
+            "missing-state",
+            &|d| fs::remove_file(ckpt(d).join("state.json")).expect("rm"),
+            "state.json",
+        ),
+        (
+            "no-checkpoints",
+            &|d| fs::remove_dir_all(d.join("checkpoints")).expect("rm"),
+            "metrics.jsonl records trained epochs",
+        ),
+        (
+            "corrupt-weights",
+            &|d| {
+                let path = ckpt(d).join("network.mpk");
+                let mut bytes = fs::read(&path).expect("r");
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0x55;
+                fs::write(path, bytes).expect("w");
+            },
+            "network.mpk: corrupt",
+        ),
+        (
+            "latest-is-a-path",
+            &|d| {
+                fs::write(
+                    d.join("checkpoints/latest"),
+                    "../../other-run/checkpoints/epoch-0001",
+                )
+                .expect("w")
+            },
+            "not a checkpoint folder of this run",
+        ),
+        (
+            "latest-names-nothing",
+            &|d| fs::write(d.join("checkpoints/latest"), "epoch-0007").expect("w"),
+            "epoch-0007",
+        ),
+    ];
+    for (name, damage, expected) in cases {
+        let dir = one_epoch(name);
+        damage(&dir);
+        assert_refused(&dir, expected);
+        fs::remove_dir_all(dir).expect("clean up");
+    }
+}
+
+#[test]
+fn an_edited_config_or_plan_is_refused_naming_the_field() {
+    let _guard = common::seeded();
+    let dir = one_epoch("edited");
+    let config_path = dir.join("config.json");
+    let original = fs::read_to_string(&config_path).expect("config");
+    for (from, to, field) in [
+        ("\"width\": 0.25", "\"width\": 0.5", "`width`"),
+        ("\"rule\": \"auglocal\"", "\"rule\": \"dgl\"", "`rule`"),
+        ("\"k\": 6", "\"k\": 5", "`k`"),
+        ("\"seed\": 0", "\"seed\": 7", "`seed`"),
+        ("\"epochs\": 2", "\"epochs\": 3", "`epochs`"),
+    ] {
+        assert!(original.contains(from), "{from} in {original}");
+        fs::write(&config_path, original.replacen(from, to, 1)).expect("edit");
+        assert_refused(&dir, field);
+    }
+    // The data may move and the loader's threads may change.
+    fs::write(
+        &config_path,
+        original.replacen("\"workers\": 0", "\"workers\": 1", 1),
+    )
+    .expect("edit");
+    drop(Run::<B>::resume(&dir, &Default::default()).expect("workers may change"));
+    fs::write(&config_path, &original).expect("restore");
+    let plan_path = dir.join("plan.json");
+    let plan = fs::read_to_string(&plan_path).expect("plan");
+    fs::write(
+        &plan_path,
+        plan.replacen("\"num_classes\": 10", "\"num_classes\": 11", 1),
+    )
+    .expect("edit");
+    assert_refused(&dir, "plan.json");
+    fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_torn_last_metrics_line_does_not_block_resume_and_the_checkpoint_is_the_truth() {
+    let _guard = common::seeded();
+    let dir = one_epoch("torn");
+    let path = dir.join("metrics.jsonl");
+    let good = fs::read_to_string(&path).expect("metrics");
+    fs::write(&path, format!("{good}{{\"epoch\": 2, \"lr\": 0.0")).expect("torn");
+    let err = read_metrics(&dir).expect_err("strict readers see the torn line");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        cause.as_deref().unwrap_or("").contains("line 2"),
+        "{cause:?}"
+    );
+    let mut run = Run::<B>::resume(&dir, &Default::default()).expect("resumes");
+    assert_eq!(run.completed(), 1);
+    assert_eq!(fs::read_to_string(&path).expect("metrics"), good);
+    // A line lost after its checkpoint (killed between the two) comes back from it.
+    fs::write(&path, "").expect("empty");
+    drop(run);
+    run = Run::<B>::resume(&dir, &Default::default()).expect("resumes");
+    assert_eq!(fs::read_to_string(&path).expect("metrics"), good);
+    run.train(&mut Silent).expect("epoch 2");
+    assert_eq!(read_metrics(&dir).expect("metrics").len(), 2);
+    let entries: Vec<String> = fs::read_dir(dir.join("checkpoints"))
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut entries = entries;
+    entries.sort();
+    assert_eq!(entries, ["epoch-0002", "latest"], "only the newest stays");
+    drop(run);
+    fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn format_1_checkpoints_are_migrated() {
+    let _guard = common::seeded();
+    let dir = one_epoch("format1");
+    let modules = auglocal_train::read_plan(&dir).expect("plan").num_modules();
+    // What auglocal 0.1.0 wrote before checkpoints recorded their configuration and metrics.
+    fs::write(
+        ckpt(&dir).join("state.json"),
+        format!("{{\"format\": 1, \"epoch\": 1, \"seed\": 0, \"modules\": {modules}}}"),
+    )
+    .expect("format 1");
+    let mut run = Run::<B>::resume(&dir, &Default::default()).expect("migrates");
+    assert_eq!(run.completed(), 1);
+    run.train(&mut Silent).expect("epoch 2");
+    let state = fs::read_to_string(dir.join("checkpoints/epoch-0002/state.json")).expect("state");
+    assert!(state.contains("\"format\": 2"), "{state}");
+    drop(run);
+    fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn evaluation_only_reads() {
+    let _guard = common::seeded();
+    let dir = one_epoch("eval");
+    let before = snapshot(&dir);
+    let result = evaluate_run::<B>(&dir, &Default::default(), true).expect("evaluates");
+    assert_eq!((result.epoch, result.evaluation.images), (1, 16));
+    assert!(result.checkpoint.ends_with("checkpoints/epoch-0001"));
+    assert_eq!(snapshot(&dir), before, "eval wrote into the run");
+    fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_directory_holding_any_part_of_a_run_is_never_overwritten_without_asking() {
+    let _guard = common::seeded();
+    for part in ["metrics.jsonl", "plan.json", "checkpoints"] {
+        let dir = fresh(&format!("part-{part}"));
+        fs::create_dir_all(&dir).expect("dir");
+        if part == "checkpoints" {
+            fs::create_dir_all(dir.join(part).join("epoch-0003")).expect("dir");
+        } else {
+            fs::write(dir.join(part), "precious").expect("write");
+        }
+        fs::write(dir.join("notes.txt"), "mine").expect("write");
+        let before = snapshot(&dir);
+        let err = Run::<B>::create(config(), &dir, &Default::default())
+            .err()
+            .expect("refused");
+        assert!(
+            err.is_bad_input() && err.to_string().contains("--overwrite"),
+            "{err}"
+        );
+        assert_eq!(snapshot(&dir), before);
+        let run = Run::<B>::overwrite(config(), &dir, &Default::default()).expect("overwrite");
+        assert_eq!(
+            fs::read_to_string(dir.join("notes.txt")).expect("kept"),
+            "mine"
+        );
+        assert!(!dir.join("checkpoints/epoch-0003").exists());
+        assert_eq!(fs::read(dir.join("metrics.jsonl")).expect("metrics"), b"");
+        drop(run);
+        fs::remove_dir_all(dir).expect("clean up");
+    }
+}
+
+#[test]
+fn one_process_writes_a_run() {
+    let _guard = common::seeded();
+    let dir = fresh("locked");
+    let run = Run::<B>::create(config(), &dir, &Default::default()).expect("run");
+    let before = snapshot(&dir);
+    for err in [
+        Run::<B>::resume(&dir, &Default::default()).err(),
+        Run::<B>::overwrite(config(), &dir, &Default::default()).err(),
+    ] {
+        let err = err.expect("refused while held");
+        assert!(
+            err.to_string().contains("another auglocal process"),
+            "{err}"
+        );
+    }
+    assert_eq!(snapshot(&dir), before);
+    drop(run);
+    drop(Run::<B>::resume(&dir, &Default::default()).expect("free again"));
+    fs::remove_dir_all(dir).expect("clean up");
+}
