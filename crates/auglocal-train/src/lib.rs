@@ -20,6 +20,7 @@ pub mod local;
 pub mod memory;
 mod metrics;
 pub mod progress;
+mod reopen;
 mod run;
 pub mod rundir;
 mod schedule;
@@ -29,7 +30,8 @@ pub use config::{MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, TrainConfig};
 pub use error::TrainError;
 pub use local::{LocalModule, LocalNetwork, Output};
 pub use metrics::EpochMetrics;
-pub use run::{Run, RunEvaluation, evaluate_run};
+pub use reopen::{RunEvaluation, evaluate_run};
+pub use run::Run;
 pub use rundir::{read_config, read_metrics, read_plan};
 pub use schedule::{Schedule, WARMUP_EPOCHS, scaled_warmup};
 pub use trainer::{

@@ -8,7 +8,7 @@
 //! - [`Run::resume`] continues from the last checkpoint, or refuses (changing nothing) when the
 //!   run has metrics or checkpoint folders but no checkpoint that loads, or when `config.json`
 //!   or `plan.json` no longer match what the checkpoint was trained with.
-//! - [`evaluate_run`] only reads.
+//! - [`evaluate_run`](crate::evaluate_run) only reads.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,11 +19,12 @@ use auglocal_data::{Data, DataConfig, Loader, LoaderConfig};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::checkpoint::{self, CheckpointState, write_atomic};
+use crate::checkpoint::{self, write_atomic};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
 use crate::progress::Progress;
-use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock, first_difference};
+use crate::reopen::Opened;
+use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock};
 use crate::trainer::{Evaluation, Trainer, evaluate, sgd_config};
 use crate::{TrainConfig, TrainError, footprint};
 
@@ -43,19 +44,11 @@ pub struct Run<B: AutodiffBackend> {
 }
 
 /// Everything a run is built from, before its directory is touched.
-struct Built<B: AutodiffBackend> {
-    config: TrainConfig,
-    plan: Plan,
-    data: Data,
-    trainer: Trainer<B>,
-}
-
-/// A run directory read and checked: what `resume` continues and `eval` evaluates.
-struct Opened<B: AutodiffBackend> {
-    built: Built<B>,
-    /// The checkpoint loaded, if the run has one.
-    checkpoint: Option<PathBuf>,
-    history: Vec<EpochMetrics>,
+pub(crate) struct Built<B: AutodiffBackend> {
+    pub(crate) config: TrainConfig,
+    pub(crate) plan: Plan,
+    pub(crate) data: Data,
+    pub(crate) trainer: Trainer<B>,
 }
 
 impl<B: AutodiffBackend> Run<B> {
@@ -361,7 +354,7 @@ impl<B: AutodiffBackend> Run<B> {
     }
 }
 
-fn test_loader<B: AutodiffBackend>(
+pub(crate) fn test_loader<B: AutodiffBackend>(
     data: &Data,
     config: &TrainConfig,
     device: &B::Device,
@@ -379,7 +372,7 @@ fn test_loader<B: AutodiffBackend>(
 
 impl<B: AutodiffBackend> Built<B> {
     /// Opens the data, plans, checks the memory it needs, and builds the trainer.
-    fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
+    pub(crate) fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
         let mut data_config = DataConfig::new(config.dataset, config.image_size());
         data_config.data_dir = config.data_dir.clone();
         let data = Data::open(&data_config)?.limit(config.train_limit, config.test_limit);
@@ -395,158 +388,4 @@ impl<B: AutodiffBackend> Built<B> {
             trainer,
         })
     }
-}
-
-/// Refuses `ours` unless it equals `theirs` (as JSON), naming the first field that differs.
-fn same_as(
-    ours: &serde_json::Value,
-    theirs: &serde_json::Value,
-    path: &Path,
-    what: &str,
-) -> Result<(), TrainError> {
-    match first_difference(ours, theirs) {
-        None => Ok(()),
-        Some((field, a, b)) => Err(TrainError::refused(
-            path,
-            format!(
-                "field `{field}` is {a}, but {what} {b}; restore it, or start a new run with \
-                 --out (or --overwrite)"
-            ),
-        )),
-    }
-}
-
-fn to_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<serde_json::Value, TrainError> {
-    serde_json::to_value(value).map_err(|source| TrainError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-impl<B: AutodiffBackend> Opened<B> {
-    /// Reads a run directory and its last checkpoint, with every check; writes nothing.
-    fn read(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let config = rundir::read_config(dir)?;
-        config.validate()?;
-        let found = checkpoint::find(dir)?;
-        let state = found.as_deref().map(checkpoint::read_state).transpose()?;
-        if state.is_none() && rundir::has_metrics(dir)? {
-            return Err(TrainError::refused(
-                dir.join(checkpoint::CHECKPOINTS),
-                format!(
-                    "{} records trained epochs, but the run has no checkpoint of them: their \
-                     weights are gone, so it cannot be resumed; start it again with --overwrite",
-                    dir.join(METRICS).display()
-                ),
-            ));
-        }
-        let config_path = dir.join(CONFIG);
-        if let Some(state) = &state {
-            if let Some(recorded) = &state.config {
-                // The data may move and the loader's threads may change; nothing else may.
-                let comparable = |c: &TrainConfig| TrainConfig {
-                    data_dir: None,
-                    workers: 0,
-                    ..c.clone()
-                };
-                same_as(
-                    &to_json(&comparable(&config), &config_path)?,
-                    &to_json(&comparable(recorded), &config_path)?,
-                    &config_path,
-                    "the checkpoint was trained with",
-                )?;
-            }
-            if state.seed != config.seed {
-                return Err(TrainError::refused(
-                    &config_path,
-                    format!(
-                        "field `seed` is {}, but the checkpoint was trained with seed {}",
-                        config.seed, state.seed
-                    ),
-                ));
-            }
-        }
-        let mut built = Built::new(config, device)?;
-        let plan_path = dir.join(PLAN);
-        same_as(
-            &to_json(&rundir::read_plan(dir)?, &plan_path)?,
-            &to_json(&built.plan, &plan_path)?,
-            &plan_path,
-            "config.json plans",
-        )?;
-        let (Some(ckpt), Some(state)) = (found, state) else {
-            return Ok(Self {
-                built,
-                checkpoint: None,
-                history: Vec::new(),
-            });
-        };
-        let history = history(dir, &state)?;
-        let loaded = checkpoint::read(&ckpt, built.trainer.network().clone(), device)?;
-        built.trainer.restore(loaded.network, loaded.optimizers)?;
-        Ok(Self {
-            built,
-            checkpoint: Some(ckpt),
-            history,
-        })
-    }
-}
-
-/// The metrics of epochs `1..=state.epoch`: the checkpoint's own (format 2), or, for format-1
-/// checkpoints, the matching lines of `metrics.jsonl`.
-fn history(dir: &Path, state: &CheckpointState) -> Result<Vec<EpochMetrics>, TrainError> {
-    let (history, path) = match &state.history {
-        Some(h) => (h.clone(), dir.join(checkpoint::CHECKPOINTS)),
-        None => {
-            let (mut lines, _torn) = rundir::read_metrics_tolerant(dir)?;
-            lines.retain(|m| m.epoch <= state.epoch);
-            (lines, dir.join(METRICS))
-        }
-    };
-    let epochs: Vec<usize> = history.iter().map(|m| m.epoch).collect();
-    if epochs != (1..=state.epoch).collect::<Vec<_>>() {
-        return Err(TrainError::refused(
-            path,
-            format!(
-                "holds the metrics of epochs {epochs:?}, but the checkpoint is of epoch {}",
-                state.epoch
-            ),
-        ));
-    }
-    Ok(history)
-}
-
-/// What [`evaluate_run`] measured.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunEvaluation {
-    /// The checkpoint evaluated.
-    pub checkpoint: PathBuf,
-    /// Its epoch.
-    pub epoch: usize,
-    /// Test accuracy.
-    pub evaluation: Evaluation,
-}
-
-/// Evaluates the last checkpoint of the run in `dir` on its test set, with the same checks as
-/// [`Run::resume`]. Reads only: nothing in `dir` is written, not even a lock.
-pub fn evaluate_run<B: AutodiffBackend>(
-    dir: &Path,
-    device: &B::Device,
-    aux: bool,
-) -> Result<RunEvaluation, TrainError> {
-    let opened = Opened::<B>::read(dir, device)?;
-    let Some(checkpoint) = opened.checkpoint else {
-        return Err(TrainError::refused(
-            dir,
-            "has no checkpoint yet: train at least one epoch",
-        ));
-    };
-    let built = &opened.built;
-    let loader = test_loader::<B>(&built.data, &built.config, device)?;
-    let evaluation = evaluate(&built.trainer.network().valid(), loader.epoch(0), aux)?;
-    Ok(RunEvaluation {
-        checkpoint,
-        epoch: opened.history.len(),
-        evaluation,
-    })
 }
