@@ -75,13 +75,18 @@ pub struct LocalArgs {
 impl LocalArgs {
     /// The planner's configuration for `network` (validated when planned).
     pub fn config(&self, network: &NetworkSpec) -> LocalConfig {
-        LocalConfig::new(self.rule, self.k.unwrap_or(network.num_units()))
-            .with_depth(self.depth.unwrap_or(2))
-            .with_pyramid(self.pyramid.map_or(Some(0.5), |p| p.0))
+        let mut config = LocalConfig::new(self.rule, self.k.unwrap_or(network.num_units()));
+        if let Some(depth) = self.depth {
+            config = config.with_depth(depth);
+        }
+        if let Some(pyramid) = self.pyramid {
+            config = config.with_pyramid(pyramid.0);
+        }
+        config
     }
 
-    /// Notes on the flags given that the rule does not use.
-    pub fn notes(&self) -> Vec<String> {
+    /// A note on the flags given that the rule does not use.
+    pub fn note(&self) -> Option<String> {
         ignored_flags(
             self.rule,
             self.k.is_some(),
@@ -93,7 +98,7 @@ impl LocalArgs {
 
 /// What a rule ignores of the local-learning flags given (`k`, `depth`, `pyramid`): bp trains
 /// one module and uses none of them; greedy and DGL have no aux depth.
-pub fn ignored_flags(rule: Rule, k: bool, depth: bool, pyramid: bool) -> Vec<String> {
+pub fn ignored_flags(rule: Rule, k: bool, depth: bool, pyramid: bool) -> Option<String> {
     fn given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
         flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect()
     }
@@ -103,13 +108,13 @@ pub fn ignored_flags(rule: Rule, k: bool, depth: bool, pyramid: bool) -> Vec<Str
         Rule::AugLocal => Vec::new(),
     };
     if ignored.is_empty() {
-        return Vec::new();
+        return None;
     }
     let why = match rule {
         Rule::Bp => "bp trains the whole network as one module",
         _ => "only auglocal's aux nets have a depth",
     };
-    vec![format!("{} ignored: {why}", ignored.join(", "))]
+    Some(format!("{} ignored: {why}", ignored.join(", ")))
 }
 
 /// A pyramid coefficient, or `none`.

@@ -28,7 +28,7 @@ pub struct PlanArgs {
 pub fn run(args: &PlanArgs) -> Result<()> {
     let network = args.network.spec()?;
     let plan = Plan::new(&network, &args.local.config(&network))?;
-    for note in args.local.notes() {
+    if let Some(note) = args.local.note() {
         eprintln!("note: {note}");
     }
     if args.json {

@@ -270,7 +270,7 @@ fn train_on<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<
                  Fashion-MNIST stands in for CIFAR-10 here."
             );
         }
-        for note in ignored_flags(
+        if let Some(note) = ignored_flags(
             config.rule,
             args.k.is_some(),
             args.depth.is_some(),
@@ -374,7 +374,8 @@ pub struct EvalArgs {
     /// Where to evaluate: cpu, wgpu or cuda[:N] [default: cpu].
     #[arg(long, default_value = "cpu")]
     device: Device,
-    /// Also report every aux head's test accuracy.
+    /// Also report every aux head's test accuracy (always, for runs trained with
+    /// --aux-accuracy).
     #[arg(long)]
     aux_accuracy: bool,
     /// Print JSON instead of text.
@@ -432,9 +433,7 @@ impl BackendJob for EvalJob<'_> {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _: DeviceMemory) -> Result<EvalReport> {
         let args = self.0;
-        let aux = args.aux_accuracy
-            || auglocal_train::read_config(&args.run_dir).is_ok_and(|c| c.aux_accuracy);
-        let result = evaluate_run::<B>(&args.run_dir, &device, aux)?;
+        let result = evaluate_run::<B>(&args.run_dir, &device, args.aux_accuracy)?;
         Ok(EvalReport {
             run: args.run_dir.clone(),
             checkpoint: result.checkpoint,

@@ -1,21 +1,10 @@
 //! The `auglocal` binary, run as a user runs it.
 
-use std::process::{Command, Output};
+mod common;
 
-fn auglocal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_auglocal"))
-        .args(args)
-        .output()
-        .expect("the auglocal binary runs")
-}
+use std::process::Command;
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{auglocal, stderr, stdout, temp};
 
 #[test]
 fn plan_prints_the_resnet32_table() {
@@ -166,12 +155,6 @@ fn data_reads_the_synthetic_set_and_explains_missing_files() {
         "{}",
         stderr(&out)
     );
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("auglocal-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// 32 synthetic training and 16 test images, batch 16.

@@ -2,77 +2,24 @@
 //! refused with exit status 2 and a message, never a panic. Add a row whenever a defect is
 //! found.
 //!
-//! `AUGLOCAL_TEST_BIN=/path/to/auglocal` runs the harness against another binary (an earlier
-//! release, say, to see which rows it fails).
+//! `AUGLOCAL_TEST_BIN=/path/to/auglocal` runs the harness against another binary (see
+//! `common`).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> PathBuf {
-    std::env::var_os("AUGLOCAL_TEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_auglocal")))
-}
+use common::{bin, text};
 
-/// Runs the binary; one that has not finished after a minute (a reader blocked on a FIFO,
-/// say) is killed, and its status is then `None`.
+/// Runs the binary where no data set is found unless a test names its folder.
 fn auglocal(args: &[&str]) -> Output {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = Command::new(bin())
-        .args(args)
-        .env("AUGLOCAL_DATA_DIR", "/nonexistent")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the auglocal binary runs");
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let out = pipe(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = pipe(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
+    common::auglocal_with(args, &[("AUGLOCAL_DATA_DIR", "/nonexistent")])
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
+/// An empty folder for the test.
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("auglocal-hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp(&format!("hostile-{name}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }

@@ -283,21 +283,6 @@ impl Data {
                 (Some(files.dir), train, test)
             }
         };
-        for (split, source) in [("training", &train), ("test", &test)] {
-            if let (Some(native), Some(found)) = (name.native_shape(), source.shape())
-                && native != found
-            {
-                return Err(DataError::Config(format!(
-                    "the {split} images of {name} are {}x{}x{}, expected {}x{}x{}",
-                    found.channels,
-                    found.height,
-                    found.width,
-                    native.channels,
-                    native.height,
-                    native.width
-                )));
-            }
-        }
         let num_classes = train.num_classes();
         let canvas = name
             .native_shape()
@@ -423,7 +408,8 @@ impl Located {
             DatasetName::Svhn => Arc::new(svhn::read(&paths[0])?),
             DatasetName::Stl10 => Arc::new(stl10::read(&paths[0], &paths[1])?),
             DatasetName::FashionMnist | DatasetName::Mnist => {
-                Arc::new(idx::read(&paths[0], &paths[1], 10, Some((28, 28)))?)
+                let shape = self.dataset.native_shape().map(|s| (s.height, s.width));
+                Arc::new(idx::read(&paths[0], &paths[1], 10, shape)?)
             }
             DatasetName::Imagenet => match split {
                 Split::Train => Arc::new(ImageFolder::open(&paths[0])?),

@@ -151,7 +151,9 @@ pub struct RunEvaluation {
 }
 
 /// Evaluates the last checkpoint of the run in `dir` on its test set, with the same checks as
-/// [`Run::resume`](crate::Run::resume). Reads only: nothing in `dir` is written, not even a lock.
+/// [`Run::resume`](crate::Run::resume); every aux head too if `aux` or if the run measured
+/// them (`aux_accuracy` in its configuration). Reads only: nothing in `dir` is written, not
+/// even a lock.
 pub fn evaluate_run<B: AutodiffBackend>(
     dir: &Path,
     device: &B::Device,
@@ -166,6 +168,7 @@ pub fn evaluate_run<B: AutodiffBackend>(
     };
     let built = &opened.built;
     let loader = test_loader::<B>(&built.data, &built.config, device)?;
+    let aux = aux || built.config.aux_accuracy;
     let evaluation = evaluate(&built.trainer.network().valid(), loader.epoch(0), aux)?;
     Ok(RunEvaluation {
         checkpoint,

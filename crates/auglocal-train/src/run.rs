@@ -305,16 +305,8 @@ impl<B: AutodiffBackend> Run<B> {
         }
     }
 
-    fn with_hint(&self, err: TrainError) -> TrainError {
-        let TrainError::Diverged {
-            module,
-            epoch,
-            step,
-            loss,
-            lr,
-            ..
-        } = err
-        else {
+    fn with_hint(&self, mut err: TrainError) -> TrainError {
+        let TrainError::Diverged { lr, hint, .. } = &mut err else {
             return err;
         };
         let decay = self.config.weight_decay;
@@ -323,19 +315,13 @@ impl<B: AutodiffBackend> Run<B> {
             format!(
                 "weight decay {decay} is far above the usual 1e-4 to 5e-4 (lr x weight decay is \
                  {}): lower --weight-decay",
-                lr * decay
+                *lr * decay
             )
         } else {
             "lower --lr".to_string()
         };
-        TrainError::Diverged {
-            module,
-            epoch,
-            step,
-            loss,
-            lr,
-            hint: format!("{cause}; {}", self.last_checkpoint()),
-        }
+        *hint = format!("{cause}; {}", self.last_checkpoint());
+        err
     }
 
     /// Test accuracy of the current network (BatchNorm in inference mode); aux heads too if

@@ -3,38 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use auglocal_aux::Rule;
-use auglocal_data::DatasetName;
-use auglocal_model::Arch;
 use auglocal_train::progress::Silent;
 use auglocal_train::{EpochMetrics, Run, Schedule, TrainConfig, TrainError, read_metrics};
-use common::B;
-
-fn config() -> TrainConfig {
-    TrainConfig {
-        arch: Arch::ResNet20,
-        width: 0.25,
-        rule: Rule::AugLocal,
-        k: Some(6),
-        dataset: DatasetName::Synthetic,
-        train_limit: Some(96),
-        test_limit: Some(64),
-        epochs: 2,
-        batch: 16,
-        lr: 0.05,
-        schedule: Schedule::Constant,
-        aux_accuracy: true,
-        ..TrainConfig::default()
-    }
-}
-
-fn fresh(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("auglocal-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{B, fresh, tiny_run as config};
 
 /// Everything but the timings and memory, which differ from run to run.
 fn comparable(m: &EpochMetrics) -> String {

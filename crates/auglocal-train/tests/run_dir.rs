@@ -8,35 +8,23 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use auglocal_aux::Rule;
-use auglocal_data::DatasetName;
-use auglocal_model::Arch;
 use auglocal_train::progress::Silent;
-use auglocal_train::{Run, Schedule, TrainConfig, TrainError, evaluate_run, read_metrics};
+use auglocal_train::{Run, TrainConfig, TrainError, evaluate_run, read_metrics};
 use common::B;
 
+/// The tiny run on fewer images, without aux-head accuracies, on the calling thread.
 fn config() -> TrainConfig {
     TrainConfig {
-        arch: Arch::ResNet20,
-        width: 0.25,
-        rule: Rule::AugLocal,
-        k: Some(6),
-        dataset: DatasetName::Synthetic,
         train_limit: Some(32),
         test_limit: Some(16),
-        epochs: 2,
-        batch: 16,
-        lr: 0.05,
-        schedule: Schedule::Constant,
         workers: 0,
-        ..TrainConfig::default()
+        aux_accuracy: false,
+        ..common::tiny_run()
     }
 }
 
 fn fresh(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("auglocal-rundir-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
+    common::fresh(&format!("rundir-{name}"))
 }
 
 /// A run directory after its first epoch.

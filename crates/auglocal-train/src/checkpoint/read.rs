@@ -2,7 +2,7 @@
 //! module count and every tensor's shape.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::Recorder;
@@ -19,8 +19,6 @@ use crate::trainer::OptimizerRecord;
 
 /// A checkpoint read back: its state, the network with its weights, the optimisers' states.
 pub struct Loaded<B: AutodiffBackend> {
-    /// The folder it was read from.
-    pub dir: PathBuf,
     /// `state.json`.
     pub state: CheckpointState,
     /// The network (and aux nets) with the checkpoint's weights and statistics.
@@ -193,7 +191,6 @@ pub fn read<B: AutodiffBackend>(
         ));
     }
     Ok(Loaded {
-        dir: dir.to_path_buf(),
         state,
         network,
         optimizers,

@@ -4,8 +4,12 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use std::path::PathBuf;
+
 use auglocal_aux::{LocalConfig, Plan, Rule};
+use auglocal_data::DatasetName;
 use auglocal_model::{Arch, ResNetConfig};
+use auglocal_train::{Schedule, TrainConfig};
 use burn::backend::Autodiff;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
@@ -24,6 +28,34 @@ static SEEDED: Mutex<()> = Mutex::new(());
 /// the draws hold this lock.
 pub fn seeded() -> MutexGuard<'static, ()> {
     SEEDED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A run of seconds: quarter-width ResNet-20, AugLocal K = 6, 96 + 64 synthetic images,
+/// 2 epochs of batch 16 at a constant lr 0.05, with the aux heads' accuracies.
+pub fn tiny_run() -> TrainConfig {
+    TrainConfig {
+        arch: Arch::ResNet20,
+        width: 0.25,
+        rule: Rule::AugLocal,
+        k: Some(6),
+        dataset: DatasetName::Synthetic,
+        train_limit: Some(96),
+        test_limit: Some(64),
+        epochs: 2,
+        batch: 16,
+        lr: 0.05,
+        schedule: Schedule::Constant,
+        aux_accuracy: true,
+        ..TrainConfig::default()
+    }
+}
+
+/// A path under the temporary folder, named for the test and this process, with nothing in
+/// it.
+pub fn fresh(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("auglocal-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// A quarter-width ResNet-20 plan for 32x32 images.
