@@ -14,7 +14,10 @@
 //! - [`data`]: readers for the official data files, the reference's augmentations, and an
 //!   ordered prefetching loader;
 //! - [`train`]: the local trainer (backprop through the same path), run directories with
-//!   checkpoints and metrics, peak-memory measurement.
+//!   checkpoints and metrics, peak-memory measurement;
+//! - [`kernels`]: hand-written kernels behind Burn's backend extension (`FastConv`: the CPU
+//!   convolution, forward and backward, through im2col and GEMM on every core), and the
+//!   `Conv2d` module a network of one's own can use to train through them.
 //!
 //! ```
 //! use auglocal::aux::{LocalConfig, Plan, Rule};
@@ -27,6 +30,7 @@
 
 pub use auglocal_aux as aux;
 pub use auglocal_data as data;
+pub use auglocal_kernels as kernels;
 pub use auglocal_model as model;
 pub use auglocal_train as train;
 pub use burn;

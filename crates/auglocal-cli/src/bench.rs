@@ -12,13 +12,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
+use auglocal_kernels::ConvBackward;
+use auglocal_kernels::FastConvAutodiff;
 use auglocal_model::{Arch, ResNetConfig};
 use auglocal_train::MAX_BATCH;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
 use auglocal_train::{Trainer, sgd_config};
 use burn::data::dataloader::batcher::Batcher;
-use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,13 @@ pub struct BenchArgs {
     /// Where to run: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: Device,
+    /// CPU convolution kernels to measure each rule with, comma-separated: fast (auglocal's)
+    /// and/or burn (Burn 0.21's own); ratios to bp are taken within each.
+    #[arg(long, default_value = "fast", value_delimiter = ',')]
+    conv: Vec<ConvBackward>,
+    /// Threads of each measurement's pool [default: rayon's, RAYON_NUM_THREADS or one per core].
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
@@ -87,6 +95,9 @@ pub struct BenchArgs {
 pub struct RuleResult {
     /// The rule.
     pub rule: Rule,
+    /// The CPU convolution kernels: `fast` or `burn` (see `AUGLOCAL_CONV_BACKWARD`).
+    #[serde(default = "fast")]
+    pub conv: String,
     /// K as planned.
     pub k: usize,
     /// Gradient-isolated modules.
@@ -128,11 +139,14 @@ pub struct BenchReport {
     pub ratios_to_bp: Vec<Ratios>,
 }
 
-/// A rule's measurements over bp's, from the same run.
+/// A rule's measurements over bp's with the same convolution kernels, from the same run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ratios {
     /// The rule.
     pub rule: Rule,
+    /// The CPU convolution kernels of both.
+    #[serde(default = "fast")]
+    pub conv: String,
     /// Images/s over bp's.
     pub images_per_second: f64,
     /// Peak heap over bp's.
@@ -142,6 +156,10 @@ pub struct Ratios {
     /// Device memory over bp's (GPU backends).
     #[serde(default)]
     pub device_memory: Option<f64>,
+}
+
+fn fast() -> String {
+    ConvBackward::Fast.name().to_string()
 }
 
 /// Runs the benchmark (or, with `--single`, one rule of it).
@@ -162,11 +180,30 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.rules.is_empty() {
         return Err(usage("--rules names no rule"));
     }
+    if args.conv.is_empty() {
+        return Err(usage("--conv names no kernels"));
+    }
+    if args.threads == Some(0) {
+        return Err(usage("--threads must be at least 1"));
+    }
     if args.single {
-        let [rule] = args.rules[..] else {
-            bail!("--single measures exactly one rule");
+        let ([rule], [conv]) = (&args.rules[..], &args.conv[..]) else {
+            bail!("--single measures exactly one rule with one --conv");
         };
-        let result = dispatch(args.device, Single { args, rule })?;
+        auglocal_kernels::set_conv_backward(*conv);
+        let single = Single {
+            args,
+            rule: *rule,
+            conv: *conv,
+        };
+        let result = match args.threads {
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .context("starting the thread pool")?
+                .install(|| dispatch(args.device, single))?,
+            None => dispatch(args.device, single)?,
+        };
         println!("{}", serde_json::to_string(&result)?);
         return Ok(());
     }
@@ -184,11 +221,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let chart = args.plot.as_deref().map(OutputFile::check).transpose()?;
     let mut results = Vec::new();
     for &rule in &args.rules {
-        eprintln!(
-            "measuring {rule} ({} + {} steps of batch {})...",
-            args.warmup, args.steps, args.batch
-        );
-        results.push(child(args, rule)?);
+        for &conv in &args.conv {
+            eprintln!(
+                "measuring {rule}, {} convolutions ({} + {} steps of batch {})...",
+                conv.name(),
+                args.warmup,
+                args.steps,
+                args.batch
+            );
+            results.push(child(args, rule, conv)?);
+        }
     }
     let report = report(args, results);
     let json = serde_json::to_string_pretty(&report)?;
@@ -221,10 +263,20 @@ fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
 }
 
 /// Runs this binary with `--single` for one rule and reads its JSON.
-fn child(args: &BenchArgs, rule: Rule) -> Result<RuleResult> {
+fn child(args: &BenchArgs, rule: Rule, conv: ConvBackward) -> Result<RuleResult> {
     let exe = std::env::current_exe().context("locating the auglocal binary")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["bench", "--single", "--rules", rule.name()]);
+    cmd.args([
+        "bench",
+        "--single",
+        "--rules",
+        rule.name(),
+        "--conv",
+        conv.name(),
+    ]);
+    if let Some(n) = args.threads {
+        cmd.args(["--threads", &n.to_string()]);
+    }
     for (flag, value) in [
         ("--arch", args.arch.name().to_string()),
         ("--width", args.width.to_string()),
@@ -254,12 +306,13 @@ fn child(args: &BenchArgs, rule: Rule) -> Result<RuleResult> {
 struct Single<'a> {
     args: &'a BenchArgs,
     rule: Rule,
+    conv: ConvBackward,
 }
 
 impl BackendJob for Single<'_> {
     type Output = RuleResult;
 
-    fn run<B: AutodiffBackend>(
+    fn run<B: FastConvAutodiff>(
         self,
         device: B::Device,
         memory: DeviceMemory,
@@ -293,6 +346,7 @@ impl BackendJob for Single<'_> {
         let median = sorted[sorted.len() / 2];
         Ok(RuleResult {
             rule: self.rule,
+            conv: self.conv.name().to_string(),
             k: plan.config.k,
             modules: plan.num_modules(),
             step_seconds,
@@ -305,25 +359,26 @@ impl BackendJob for Single<'_> {
 }
 
 fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
-    let bp = results.iter().find(|r| r.rule == Rule::Bp).cloned();
     let div = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64),
         _ => None,
     };
-    let ratios_to_bp = bp
-        .map(|bp| {
-            results
+    let ratios_to_bp = results
+        .iter()
+        .filter_map(|r| {
+            let bp = results
                 .iter()
-                .map(|r| Ratios {
-                    rule: r.rule,
-                    images_per_second: r.images_per_second / bp.images_per_second,
-                    peak_heap: div(r.peak_heap_bytes, bp.peak_heap_bytes),
-                    peak_rss: div(r.peak_rss_bytes, bp.peak_rss_bytes),
-                    device_memory: div(r.device_memory_bytes, bp.device_memory_bytes),
-                })
-                .collect()
+                .find(|b| b.rule == Rule::Bp && b.conv == r.conv)?;
+            Some(Ratios {
+                rule: r.rule,
+                conv: r.conv.clone(),
+                images_per_second: r.images_per_second / bp.images_per_second,
+                peak_heap: div(r.peak_heap_bytes, bp.peak_heap_bytes),
+                peak_rss: div(r.peak_rss_bytes, bp.peak_rss_bytes),
+                device_memory: div(r.device_memory_bytes, bp.device_memory_bytes),
+            })
         })
-        .unwrap_or_default();
+        .collect();
     BenchReport {
         arch: args.arch,
         width: args.width,
@@ -350,20 +405,23 @@ pub fn markdown(report: &BenchReport) -> String {
         .results
         .iter()
         .any(|r| r.device_memory_bytes.is_some());
-    out +=
-        "| rule | K | modules | images/s | vs bp | peak heap MiB | vs bp | peak RSS MiB | vs bp |";
+    out += "| rule | conv | K | modules | images/s | vs bp | peak heap MiB | vs bp | peak RSS MiB | vs bp |";
     out += if device {
         " device MiB | vs bp |\n"
     } else {
         "\n"
     };
-    out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+    out += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|";
     out += if device { "---:|---:|\n" } else { "\n" };
     for r in &report.results {
-        let ratio = report.ratios_to_bp.iter().find(|x| x.rule == r.rule);
+        let ratio = report
+            .ratios_to_bp
+            .iter()
+            .find(|x| x.rule == r.rule && x.conv == r.conv);
         out += &format!(
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             r.rule,
+            r.conv,
             if r.rule == Rule::Bp {
                 "-".into()
             } else {

@@ -7,8 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
+use auglocal_kernels::FastConvAutodiff;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::backend::AutodiffBackend;
 
 /// A device named on the command line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub trait BackendJob {
     /// What the work returns.
     type Output;
     /// Runs the work on backend `B` and `device`; `memory` reads the device's memory.
-    fn run<B: AutodiffBackend>(
+    fn run<B: FastConvAutodiff>(
         self,
         device: B::Device,
         memory: DeviceMemory,

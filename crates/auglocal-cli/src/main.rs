@@ -60,14 +60,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    // A misspelt AUGLOCAL_CONV_BACKWARD is refused, never silently taken as the default.
+    let checked =
+        auglocal_kernels::ConvBackward::from_env().map_err(|e| exit::usage(e.to_string()));
+    let result = checked.and_then(|_| match cli.command {
         Command::Plan(args) => plan::run(&args),
         Command::Data(args) => data::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => train::eval(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Compare(args) => compare::run(&args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -49,7 +49,18 @@ pub fn bench_chart(report: &BenchReport, path: &Path) -> Result<()> {
     );
     let root = root.titled(&title, ("sans-serif", 22))?;
     let (left, right) = root.split_horizontally(620);
-    let rules: Vec<String> = report.results.iter().map(|r| r.rule.to_string()).collect();
+    let several = report
+        .results
+        .iter()
+        .any(|r| r.conv != report.results[0].conv);
+    let rules: Vec<String> = report
+        .results
+        .iter()
+        .map(|r| match several {
+            true => format!("{} ({})", r.rule, r.conv),
+            false => r.rule.to_string(),
+        })
+        .collect();
     // Group i is centred on x = i, so the axis ticks fall on the groups.
     let xs = -0.5..rules.len() as f64 - 0.5;
     let mib = |b: Option<u64>| b.map_or(0.0, |b| b as f64 / 1_048_576.0);

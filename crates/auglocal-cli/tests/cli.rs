@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{auglocal, stderr, stdout, temp};
+use common::{auglocal, auglocal_with, stderr, stdout, temp};
 
 #[test]
 fn plan_prints_the_resnet32_table() {
@@ -146,6 +146,15 @@ fn data_reads_the_synthetic_set_and_explains_missing_files() {
     assert!(
         err.contains("/nonexistent/data/svhn") && err.contains("train_32x32.mat"),
         "{err}"
+    );
+
+    // A misspelt kernel choice is refused, not taken as the default.
+    let out = auglocal_with(&["plan"], &[("AUGLOCAL_CONV_BACKWARD", "Burn")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("AUGLOCAL_CONV_BACKWARD=\"Burn\": expected `fast` or `burn`"),
+        "{}",
+        stderr(&out)
     );
 
     let out = auglocal(&["data", "--dataset", "imagenet21k"]);
@@ -347,6 +356,10 @@ fn bench_measures_each_rule_apart_and_draws_a_chart() {
         "8",
         "--steps",
         "2",
+        "--conv",
+        "burn,fast",
+        "--threads",
+        "1",
         "--save-json",
         json.to_str().expect("utf-8"),
         "--plot",
@@ -354,19 +367,41 @@ fn bench_measures_each_rule_apart_and_draws_a_chart() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
-    assert!(
-        table.contains("| bp | - | 1 |") && table.contains("| auglocal | 6 | 4 |"),
-        "{table}"
-    );
+    // Each rule with each kernel, side by side, each kernel's ratios to bp with the same one.
+    for row in [
+        "| bp | burn | - | 1 |",
+        "| bp | fast | - | 1 |",
+        "| auglocal | burn | 6 | 4 |",
+    ] {
+        assert!(table.contains(row), "{row} in {table}");
+    }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
     let results = report["results"].as_array().expect("results");
-    assert_eq!(results.len(), 2);
+    let convs: Vec<_> = results
+        .iter()
+        .map(|r| (r["rule"].clone(), r["conv"].clone()))
+        .collect();
+    assert_eq!(
+        convs,
+        [
+            ("bp", "burn"),
+            ("bp", "fast"),
+            ("auglocal", "burn"),
+            ("auglocal", "fast")
+        ]
+        .map(|(r, c)| (serde_json::json!(r), serde_json::json!(c)))
+    );
     for r in results {
         assert!(r["peak_heap_bytes"].as_u64().is_some_and(|b| b > 0), "{r}");
         assert_eq!(r["step_seconds"].as_array().map(Vec::len), Some(2));
     }
-    assert_eq!(report["ratios_to_bp"][0]["images_per_second"], 1.0);
+    let ratios = report["ratios_to_bp"].as_array().expect("ratios");
+    assert_eq!(ratios.len(), 4);
+    for (i, conv) in [(0, "burn"), (1, "fast")] {
+        assert_eq!(ratios[i]["conv"], conv);
+        assert_eq!(ratios[i]["images_per_second"], 1.0, "bp over bp, {conv}");
+    }
     let bytes = std::fs::read(&png).expect("chart");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG file");
     std::fs::remove_dir_all(dir).expect("clean up");
@@ -397,7 +432,10 @@ fn gpu_script_runs_end_to_end_on_the_cpu_with_tiny_settings() {
         .expect("parse");
         assert_eq!(report["results"][1]["rule"], "auglocal");
     }
-    assert!(summary.contains("| auglocal | 55 | 52 |"), "{summary}");
+    assert!(
+        summary.contains("| auglocal | fast | 55 | 52 |"),
+        "{summary}"
+    );
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 

@@ -1,6 +1,7 @@
 //! The network cut into gradient-isolated modules, each with what trains it.
 
 use auglocal_aux::{AuxNet, Plan};
+use auglocal_kernels::FastConv;
 use auglocal_model::nn::{ClassifierHead, ResNet, Unit};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
@@ -29,7 +30,7 @@ pub struct LocalModule<B: Backend> {
     pub output: Output<B>,
 }
 
-impl<B: Backend> LocalModule<B> {
+impl<B: FastConv> LocalModule<B> {
     /// Runs the module's units.
     ///
     /// # Shapes
@@ -120,7 +121,9 @@ impl<B: Backend> LocalNetwork<B> {
     pub fn init(plan: &Plan, device: &B::Device) -> Self {
         Self::new(plan.network.init(device), plan, plan.init_aux_nets(device))
     }
+}
 
+impl<B: FastConv> LocalNetwork<B> {
     /// Every module's local loss on one batch, without stepping: the forward pass of
     /// [`Trainer::step`](crate::Trainer::step). With `isolate`, each module's output is
     /// detached before the next module, as in training; without it gradients flow back

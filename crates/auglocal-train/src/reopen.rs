@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use auglocal_kernels::FastConvAutodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -46,7 +47,7 @@ fn to_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<serde_json::Va
     })
 }
 
-impl<B: AutodiffBackend> Opened<B> {
+impl<B: FastConvAutodiff> Opened<B> {
     /// Reads a run directory and its last checkpoint, with every check; writes nothing.
     pub(crate) fn read(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let config = rundir::read_config(dir)?;
@@ -154,7 +155,7 @@ pub struct RunEvaluation {
 /// [`Run::resume`](crate::Run::resume); every aux head too if `aux` or if the run measured
 /// them (`aux_accuracy` in its configuration). Reads only: nothing in `dir` is written, not
 /// even a lock.
-pub fn evaluate_run<B: AutodiffBackend>(
+pub fn evaluate_run<B: FastConvAutodiff>(
     dir: &Path,
     device: &B::Device,
     aux: bool,

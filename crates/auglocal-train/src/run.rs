@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use auglocal_aux::Plan;
 use auglocal_data::{Data, DataConfig, Loader, LoaderConfig};
+use auglocal_kernels::FastConvAutodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -51,7 +52,7 @@ pub(crate) struct Built<B: AutodiffBackend> {
     pub(crate) trainer: Trainer<B>,
 }
 
-impl<B: AutodiffBackend> Run<B> {
+impl<B: FastConvAutodiff> Run<B> {
     /// Starts a new run in `dir` (created if needed). A directory that holds anything of a run
     /// (`config.json`, `plan.json`, `metrics.jsonl`, `checkpoints/`) is refused; so is a
     /// directory another process trains in. The configuration, the plan, the memory it needs
@@ -340,7 +341,7 @@ impl<B: AutodiffBackend> Run<B> {
     }
 }
 
-pub(crate) fn test_loader<B: AutodiffBackend>(
+pub(crate) fn test_loader<B: FastConvAutodiff>(
     data: &Data,
     config: &TrainConfig,
     device: &B::Device,
@@ -356,7 +357,7 @@ pub(crate) fn test_loader<B: AutodiffBackend>(
     )?)
 }
 
-impl<B: AutodiffBackend> Built<B> {
+impl<B: FastConvAutodiff> Built<B> {
     /// Opens the data, plans, checks the memory it needs, and builds the trainer.
     pub(crate) fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
         let mut data_config = DataConfig::new(config.dataset, config.image_size());

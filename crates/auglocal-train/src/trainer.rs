@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use auglocal_aux::Plan;
 use auglocal_data::Loader;
+use auglocal_kernels::{FastConv, FastConvAutodiff};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -69,7 +70,7 @@ pub struct Trainer<B: AutodiffBackend> {
     loss: CrossEntropyLoss<B>,
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: FastConvAutodiff> Trainer<B> {
     /// A trainer for `network`, with a fresh optimiser per module.
     pub fn new(network: LocalNetwork<B>, sgd: &SgdConfig, device: &B::Device) -> Self {
         let optimizers = network.modules.iter().map(|_| sgd.init()).collect();
@@ -285,7 +286,7 @@ pub struct EpochTraining {
 
 /// Accuracy of the primary network (and optionally of every aux head) with BatchNorm in
 /// inference mode, over `batches` (made on the inner, non-autodiff backend).
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: FastConv>(
     network: &LocalNetwork<B>,
     batches: impl Iterator<Item = Result<auglocal_data::ImageBatch<B>, auglocal_data::DataError>>,
     aux: bool,

@@ -1,10 +1,10 @@
 //! DGL's auxiliary head (Belilovsky et al. 2020), as the AugLocal reference builds it.
 
+use auglocal_kernels::{Conv2d, FastConv};
 use auglocal_model::cost::{self, Cost};
 use auglocal_model::nn::{BatchNorm, BatchNormConfig, conv2d_config};
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -59,7 +59,7 @@ impl DglHeadConfig {
             pool: AdaptiveAvgPool2dConfig::new([self.pool_size(); 2]).init(),
             convs: (0..DGL_CONV_LAYERS)
                 .map(|_| ConvBn {
-                    conv: conv2d_config(c, c, 1, 1).init(device),
+                    conv: Conv2d::new(&conv2d_config(c, c, 1, 1), device),
                     bn: BatchNormConfig::new(c).init(device),
                 })
                 .collect(),
@@ -109,7 +109,7 @@ pub struct DglHead<B: Backend> {
     pub classifier: Linear<B>,
 }
 
-impl<B: Backend> DglHead<B> {
+impl<B: FastConv> DglHead<B> {
     /// # Shapes
     /// - input: `[batch, width, input_size, input_size]`
     /// - output: `[batch, num_classes]`

@@ -2,6 +2,7 @@
 
 mod dgl;
 
+use auglocal_kernels::FastConv;
 use auglocal_model::nn::{BasicBlock, ClassifierHead, materialize};
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
@@ -53,7 +54,7 @@ impl Plan {
     }
 }
 
-impl<B: Backend> AuxNet<B> {
+impl<B: FastConv> AuxNet<B> {
     /// # Shapes
     /// - input: the output of the isolation point, `[batch, input_width, input_size, input_size]`
     /// - output: `[batch, num_classes]` (logits)

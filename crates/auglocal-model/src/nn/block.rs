@@ -1,8 +1,8 @@
 //! The residual BasicBlock, used by the primary network and by AugLocal's aux nets.
 
+use auglocal_kernels::{Conv2d, FastConv};
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -26,12 +26,12 @@ impl BasicBlockConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> BasicBlock<B> {
         let (i, o, s) = (self.in_width, self.out_width, self.stride);
         BasicBlock {
-            conv1: conv2d_config(i, o, 3, s).init(device),
+            conv1: Conv2d::new(&conv2d_config(i, o, 3, s), device),
             bn1: BatchNormConfig::new(o).init(device),
-            conv2: conv2d_config(o, o, 3, 1).init(device),
+            conv2: Conv2d::new(&conv2d_config(o, o, 3, 1), device),
             bn2: BatchNormConfig::new(o).init(device),
             shortcut: needs_projection(i, o, s).then(|| Projection {
-                conv: conv2d_config(i, o, 1, s).init(device),
+                conv: Conv2d::new(&conv2d_config(i, o, 1, s), device),
                 bn: BatchNormConfig::new(o).init(device),
             }),
         }
@@ -63,7 +63,7 @@ pub struct BasicBlock<B: Backend> {
     pub shortcut: Option<Projection<B>>,
 }
 
-impl<B: Backend> BasicBlock<B> {
+impl<B: FastConv> BasicBlock<B> {
     /// # Shapes
     /// - input: `[batch, in_width, H, W]`
     /// - output: `[batch, out_width, ceil(H / stride), ceil(W / stride)]`

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use auglocal_kernels::FastConv;
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -35,7 +36,9 @@ impl<B: Backend> Unit<B> {
             ),
         }
     }
+}
 
+impl<B: FastConv> Unit<B> {
     /// # Shapes
     /// - input: `[batch, in_width, in_size, in_size]`
     /// - output: `[batch, out_width, out_size, out_size]`
@@ -75,7 +78,9 @@ impl<B: Backend> ResNet<B> {
     pub fn num_units(&self) -> usize {
         self.units.len()
     }
+}
 
+impl<B: FastConv> ResNet<B> {
     /// Runs units `range.start .. range.end` on `x`.
     ///
     /// # Shapes

@@ -1,8 +1,8 @@
 //! The stem unit: conv3x3 + BN + ReLU.
 
+use auglocal_kernels::{Conv2d, FastConv};
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -21,7 +21,10 @@ impl StemConfig {
     /// Builds a freshly initialised stem.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Stem<B> {
         Stem {
-            conv: conv2d_config(self.in_channels, self.out_width, 3, 1).init(device),
+            conv: Conv2d::new(
+                &conv2d_config(self.in_channels, self.out_width, 3, 1),
+                device,
+            ),
             bn: BatchNormConfig::new(self.out_width).init(device),
         }
     }
@@ -36,7 +39,7 @@ pub struct Stem<B: Backend> {
     pub bn: BatchNorm<B>,
 }
 
-impl<B: Backend> Stem<B> {
+impl<B: FastConv> Stem<B> {
     /// # Shapes
     /// - input: `[batch, in_channels, H, W]`
     /// - output: `[batch, out_width, H, W]`

@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use auglocal_kernels::FastConvAutodiff;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -156,7 +156,7 @@ pub fn parse_name(name: &str) -> Option<usize> {
 /// The new checkpoint is read back and checked before it is named latest and before any
 /// older checkpoint is removed. On failure its temporary folder is removed and the previous
 /// checkpoint is untouched.
-pub fn save<B: AutodiffBackend>(
+pub fn save<B: FastConvAutodiff>(
     run_dir: &Path,
     config: &TrainConfig,
     history: &[EpochMetrics],

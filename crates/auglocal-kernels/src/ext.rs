@@ -1,0 +1,123 @@
+//! The backend extension: a convolution whose backward kernels a backend may override.
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+
+/// A backend whose 2-D convolution auglocal may compute with kernels of its own.
+///
+/// Every method defaults to Burn's own operation, so a backend opts in by overriding only what
+/// it does better. Flex overrides all four (im2col + GEMM kernels, see [`crate::flex`]);
+/// [`Autodiff`] overrides the forward to register a backward step that calls the inner
+/// backend's; WGPU and CUDA keep every default.
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, height, width]`
+/// - `weight`: `[channels_out, channels_in / groups, kernel_h, kernel_w]`
+/// - `bias`: `[channels_out]`
+/// - `output_grad` and the output: `[batch, channels_out, height_out, width_out]`
+pub trait FastConv: Backend {
+    /// The convolution's forward pass (default: [`Backend::conv2d`]).
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, bias, options)
+    }
+
+    /// The gradient for `x`, shaped like `x` (default: Burn's `conv2d_x_backward`).
+    fn fast_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    /// The gradient for `weight`, shaped like `weight` (default: Burn's
+    /// `conv2d_weight_backward`).
+    fn fast_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    /// The gradient for `bias`, shaped like `bias` (default: Burn's `conv2d_bias_backward`).
+    fn fast_conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_bias_backward(x, bias, output_grad)
+    }
+}
+
+/// An autodiff backend whose inner backend has [`FastConv`] too: training runs on the first,
+/// evaluation (`AutodiffModule::valid`) on the second.
+pub trait FastConvAutodiff: AutodiffBackend<InnerBackend: FastConv> + FastConv {}
+
+impl<B: AutodiffBackend<InnerBackend: FastConv> + FastConv> FastConvAutodiff for B {}
+
+impl FastConv for burn::backend::Flex {
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        crate::flex::conv2d(x, weight, bias, options)
+    }
+
+    fn fast_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        crate::flex::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    fn fast_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        crate::flex::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    fn fast_conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::flex::conv2d_bias_backward(x, bias, output_grad)
+    }
+}
+
+/// CubeCL's own convolution kernels, forward and backward.
+#[cfg(feature = "wgpu")]
+impl FastConv for burn::backend::Wgpu {}
+
+/// CubeCL's own convolution kernels, forward and backward.
+#[cfg(feature = "cuda")]
+impl FastConv for burn::backend::Cuda {}
+
+// The autodiff backend: see `autodiff.rs` for the backward step.
+impl<B: FastConv, C: CheckpointStrategy> FastConv for Autodiff<B, C> {
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        crate::autodiff::conv2d::<B, C>(x, weight, bias, options)
+    }
+}

@@ -1,0 +1,116 @@
+//! The flex (CPU) kernels of [`FastConv`](crate::FastConv): f32 convolutions with groups 1 and
+//! dilation 1 run per-image im2col (or the image itself for a 1x1 at stride 1) and single-thread
+//! GEMMs, images spread over the current rayon pool. Anything else (other dtypes, grouped or
+//! dilated convolutions), and everything when [`ConvBackward::Burn`] is chosen, runs Burn's
+//! own forward and default backward.
+
+mod gemm;
+mod geometry;
+mod kernels;
+
+use burn::backend::Flex;
+use burn::tensor::ops::{ConvOptions, ModuleOps};
+use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
+use burn_flex::{FlexTensor, Layout};
+
+use crate::mode::{ConvBackward, conv_backward};
+use geometry::Geometry;
+
+/// The geometry of a convolution the kernels here cover, when [`ConvBackward::Fast`] is on.
+fn covered(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Option<Geometry> {
+    if conv_backward() != ConvBackward::Fast || x.dtype() != DType::F32 {
+        return None;
+    }
+    if weight.dtype() != DType::F32 {
+        return None;
+    }
+    Geometry::new(
+        x.shape().dims(),
+        weight.shape().dims(),
+        options.stride,
+        options.padding,
+        options.dilation,
+        options.groups,
+    )
+}
+
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+fn tensor(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape.into()),
+        DType::F32,
+    )
+}
+
+/// The convolution's forward pass: `[n, o, ho, wo]`.
+pub fn conv2d(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    let bias_f32 = bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    match covered(&x, &weight, &options) {
+        Some(g) if bias_f32 => {
+            let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+            let bias = bias.map(|b| b.to_contiguous());
+            let y = kernels::forward(&g, f32s(&x), f32s(&weight), bias.as_ref().map(f32s));
+            tensor(y, [g.n, g.o, g.ho, g.wo])
+        }
+        _ => Flex::conv2d(x, weight, bias, options),
+    }
+}
+
+/// The gradient for `x` (`[n, c, h, w]`) of a convolution with output gradient `output_grad`.
+pub fn conv2d_x_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    match covered(&x, &weight, &options) {
+        Some(g) if output_grad.dtype() == DType::F32 => {
+            let (weight, dy) = (weight.to_contiguous(), output_grad.to_contiguous());
+            let dx = kernels::input_grad(&g, f32s(&weight), f32s(&dy));
+            tensor(dx, [g.n, g.c, g.h, g.w])
+        }
+        _ => Flex::conv2d_x_backward(x, weight, output_grad, options),
+    }
+}
+
+/// The gradient for `weight` (`[o, c, kh, kw]`) of a convolution.
+pub fn conv2d_weight_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: ConvOptions<2>,
+) -> FlexTensor {
+    match covered(&x, &weight, &options) {
+        Some(g) if output_grad.dtype() == DType::F32 => {
+            let (x, dy) = (x.to_contiguous(), output_grad.to_contiguous());
+            let dw = kernels::weight_grad(&g, f32s(&x), f32s(&dy));
+            tensor(dw, [g.o, g.c, g.kh, g.kw])
+        }
+        _ => Flex::conv2d_weight_backward(x, weight, output_grad, options),
+    }
+}
+
+/// The gradient for `bias` (`[o]`) of a convolution.
+pub fn conv2d_bias_backward(
+    x: FlexTensor,
+    bias: FlexTensor,
+    output_grad: FlexTensor,
+) -> FlexTensor {
+    let fast = conv_backward() == ConvBackward::Fast;
+    match output_grad.shape().dims::<4>() {
+        [_, o, ho, wo] if fast && output_grad.dtype() == DType::F32 && o * ho * wo > 0 => {
+            let dy = output_grad.to_contiguous();
+            tensor(kernels::bias_grad(f32s(&dy), o, ho * wo), [o])
+        }
+        _ => Flex::conv2d_bias_backward(x, bias, output_grad),
+    }
+}
