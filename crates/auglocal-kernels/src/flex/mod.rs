@@ -16,12 +16,17 @@ use burn_flex::{FlexTensor, Layout};
 use crate::mode::{ConvBackward, conv_backward};
 use geometry::Geometry;
 
-/// The geometry of a convolution the kernels here cover, when [`ConvBackward::Fast`] is on.
-fn covered(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Option<Geometry> {
-    if conv_backward() != ConvBackward::Fast || x.dtype() != DType::F32 {
-        return None;
-    }
-    if weight.dtype() != DType::F32 {
+/// The geometry of a convolution the kernels here cover, when [`ConvBackward::Fast`] is on:
+/// `x`, `weight` and `other` (the bias or the output gradient, when there is one) in f32.
+fn covered(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    other: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+) -> Option<Geometry> {
+    let f32_ = |t: &FlexTensor| t.dtype() == DType::F32;
+    if conv_backward() != ConvBackward::Fast || !f32_(x) || !f32_(weight) || !other.is_none_or(f32_)
+    {
         return None;
     }
     Geometry::new(
@@ -53,9 +58,8 @@ pub fn conv2d(
     bias: Option<FlexTensor>,
     options: ConvOptions<2>,
 ) -> FlexTensor {
-    let bias_f32 = bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
-    match covered(&x, &weight, &options) {
-        Some(g) if bias_f32 => {
+    match covered(&x, &weight, bias.as_ref(), &options) {
+        Some(g) => {
             let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
             let bias = bias.map(|b| b.to_contiguous());
             let y = kernels::forward(&g, f32s(&x), f32s(&weight), bias.as_ref().map(f32s));
@@ -72,8 +76,8 @@ pub fn conv2d_x_backward(
     output_grad: FlexTensor,
     options: ConvOptions<2>,
 ) -> FlexTensor {
-    match covered(&x, &weight, &options) {
-        Some(g) if output_grad.dtype() == DType::F32 => {
+    match covered(&x, &weight, Some(&output_grad), &options) {
+        Some(g) => {
             let (weight, dy) = (weight.to_contiguous(), output_grad.to_contiguous());
             let dx = kernels::input_grad(&g, f32s(&weight), f32s(&dy));
             tensor(dx, [g.n, g.c, g.h, g.w])
@@ -89,8 +93,8 @@ pub fn conv2d_weight_backward(
     output_grad: FlexTensor,
     options: ConvOptions<2>,
 ) -> FlexTensor {
-    match covered(&x, &weight, &options) {
-        Some(g) if output_grad.dtype() == DType::F32 => {
+    match covered(&x, &weight, Some(&output_grad), &options) {
+        Some(g) => {
             let (x, dy) = (x.to_contiguous(), output_grad.to_contiguous());
             let dw = kernels::weight_grad(&g, f32s(&x), f32s(&dy));
             tensor(dw, [g.o, g.c, g.kh, g.kw])
