@@ -15,7 +15,7 @@
 //!   ordered prefetching loader;
 //! - [`train`]: the local trainer (backprop through the same path), run directories with
 //!   checkpoints and metrics, peak-memory measurement;
-//! - [`kernels`]: hand-written kernels behind Burn's backend extension (`FastConv`: the CPU
+//! - [`kernels`]: hand-written kernels behind Burn's backend extension (`FastOps`: the CPU
 //!   convolution, forward and backward, through im2col and GEMM on every core), and the
 //!   `Conv2d` module a network of one's own can use to train through them.
 //!

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal_kernels::ConvBackward;
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::{Arch, ResNetConfig};
 use auglocal_train::MAX_BATCH;
 use auglocal_train::footprint;
@@ -68,8 +68,8 @@ pub struct BenchArgs {
     /// Where to run: cpu, wgpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: Device,
-    /// CPU convolution kernels to measure each rule with, comma-separated: fast (auglocal's)
-    /// and/or burn (Burn 0.21's own); ratios to bp are taken within each.
+    /// CPU kernels (convolution and BatchNorm) to measure each rule with, comma-separated: fast
+    /// (auglocal's) and/or burn (Burn 0.21's own); ratios to bp are taken within each.
     #[arg(long, default_value = "fast", value_delimiter = ',')]
     conv: Vec<ConvBackward>,
     /// Threads of each measurement's pool [default: rayon's, RAYON_NUM_THREADS or one per core].
@@ -95,7 +95,7 @@ pub struct BenchArgs {
 pub struct RuleResult {
     /// The rule.
     pub rule: Rule,
-    /// The CPU convolution kernels: `fast` or `burn` (see `AUGLOCAL_CONV_BACKWARD`).
+    /// The CPU kernels (convolution, BatchNorm): `fast` or `burn` (see `AUGLOCAL_CONV_BACKWARD`).
     #[serde(default = "fast")]
     pub conv: String,
     /// K as planned.
@@ -312,7 +312,7 @@ struct Single<'a> {
 impl BackendJob for Single<'_> {
     type Output = RuleResult;
 
-    fn run<B: FastConvAutodiff>(
+    fn run<B: FastOpsAutodiff>(
         self,
         device: B::Device,
         memory: DeviceMemory,

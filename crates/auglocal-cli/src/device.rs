@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use burn::backend::{Autodiff, Flex};
 
 /// A device named on the command line.
@@ -79,7 +79,7 @@ pub trait BackendJob {
     /// What the work returns.
     type Output;
     /// Runs the work on backend `B` and `device`; `memory` reads the device's memory.
-    fn run<B: FastConvAutodiff>(
+    fn run<B: FastOpsAutodiff>(
         self,
         device: B::Device,
         memory: DeviceMemory,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use auglocal_aux::Rule;
 use auglocal_data::DatasetName;
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::Arch;
 use auglocal_train::progress::Console;
 use auglocal_train::rundir::run_entries;
@@ -235,12 +235,12 @@ struct TrainJob<'a>(&'a TrainArgs);
 impl BackendJob for TrainJob<'_> {
     type Output = ();
 
-    fn run<B: FastConvAutodiff>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
+    fn run<B: FastOpsAutodiff>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
         train_on::<B>(self.0, &device)
     }
 }
 
-fn train_on<B: FastConvAutodiff>(args: &TrainArgs, device: &B::Device) -> Result<()> {
+fn train_on<B: FastOpsAutodiff>(args: &TrainArgs, device: &B::Device) -> Result<()> {
     let mut run = if let Some(dir) = &args.resume {
         let only_resume = TrainArgs {
             resume: args.resume.clone(),
@@ -310,7 +310,7 @@ fn train_on<B: FastConvAutodiff>(args: &TrainArgs, device: &B::Device) -> Result
     Ok(())
 }
 
-fn describe<B: FastConvAutodiff>(run: &Run<B>) {
+fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
     let c = run.config();
     let plan = run.plan();
     let net = &plan.network;
@@ -431,7 +431,7 @@ struct EvalJob<'a>(&'a EvalArgs);
 impl BackendJob for EvalJob<'_> {
     type Output = EvalReport;
 
-    fn run<B: FastConvAutodiff>(self, device: B::Device, _: DeviceMemory) -> Result<EvalReport> {
+    fn run<B: FastOpsAutodiff>(self, device: B::Device, _: DeviceMemory) -> Result<EvalReport> {
         let args = self.0;
         let result = evaluate_run::<B>(&args.run_dir, &device, args.aux_accuracy)?;
         Ok(EvalReport {

@@ -4,10 +4,11 @@
 
 use auglocal_kernels::flex;
 use burn::backend::Flex;
-use burn::tensor::TensorData;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
-use burn_flex::FlexTensor;
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::tensor;
 
 /// `(name, [n, c, h, w], o, kernel, stride, padding)`.
 type Shape = (&'static str, [usize; 4], usize, usize, usize, usize);
@@ -19,19 +20,11 @@ const SHAPES: &[Shape] = &[
     ("32x64x1x1s2@16", [128, 32, 16, 16], 64, 1, 2, 0),
 ];
 
-fn tensor(shape: [usize; 4]) -> FlexTensor {
-    let len: usize = shape.iter().product();
-    let values = (0..len)
-        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 500.0)
-        .collect::<Vec<_>>();
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 fn kernels(c: &mut Criterion) {
     for &(name, x_shape, o, k, s, p) in SHAPES {
         let side = |i: usize| (i + 2 * p - k) / s + 1;
-        let (x, w) = (tensor(x_shape), tensor([o, x_shape[1], k, k]));
-        let dy = tensor([x_shape[0], o, side(x_shape[2]), side(x_shape[3])]);
+        let (x, w) = (tensor(&x_shape), tensor(&[o, x_shape[1], k, k]));
+        let dy = tensor(&[x_shape[0], o, side(x_shape[2]), side(x_shape[3])]);
         let opt = ConvOptions::new([s, s], [p, p], [1, 1], 1);
         let mut group = c.benchmark_group(name);
         group.sample_size(10);

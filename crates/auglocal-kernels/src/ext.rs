@@ -1,9 +1,14 @@
-//! The backend extension: a convolution whose backward kernels a backend may override.
+//! The backend extensions: a convolution whose kernels a backend may override, and the
+//! implementations of it and of [`FastBatchNorm`] for flex and autodiff.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
+
+use crate::norm::{
+    BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved, FastBatchNorm,
+};
 
 /// A backend whose 2-D convolution auglocal may compute with kernels of its own.
 ///
@@ -59,11 +64,17 @@ pub trait FastConv: Backend {
     }
 }
 
-/// An autodiff backend whose inner backend has [`FastConv`] too: training runs on the first,
-/// evaluation (`AutodiffModule::valid`) on the second.
-pub trait FastConvAutodiff: AutodiffBackend<InnerBackend: FastConv> + FastConv {}
+/// A backend with every kernel of this crate: [`FastConv`] and [`FastBatchNorm`]. What the
+/// networks' forward passes need.
+pub trait FastOps: FastConv + FastBatchNorm {}
 
-impl<B: AutodiffBackend<InnerBackend: FastConv> + FastConv> FastConvAutodiff for B {}
+impl<B: FastConv + FastBatchNorm> FastOps for B {}
+
+/// An autodiff backend whose inner backend has [`FastOps`] too: training runs on the first,
+/// evaluation (`AutodiffModule::valid`) on the second.
+pub trait FastOpsAutodiff: AutodiffBackend<InnerBackend: FastOps> + FastOps {}
+
+impl<B: AutodiffBackend<InnerBackend: FastOps> + FastOps> FastOpsAutodiff for B {}
 
 impl FastConv for burn::backend::Flex {
     fn fast_conv2d(
@@ -110,7 +121,7 @@ impl FastConv for burn::backend::Wgpu {}
 #[cfg(feature = "cuda")]
 impl FastConv for burn::backend::Cuda {}
 
-// The autodiff backend: see `autodiff.rs` for the backward step.
+// The autodiff backend: see `autodiff/conv.rs` for the backward step.
 impl<B: FastConv, C: CheckpointStrategy> FastConv for Autodiff<B, C> {
     fn fast_conv2d(
         x: FloatTensor<Self>,
@@ -119,5 +130,40 @@ impl<B: FastConv, C: CheckpointStrategy> FastConv for Autodiff<B, C> {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         crate::autodiff::conv2d::<B, C>(x, weight, bias, options)
+    }
+}
+
+impl FastBatchNorm for burn::backend::Flex {
+    fn fast_batch_norm2d(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: Option<FloatTensor<Self>>,
+        options: BatchNormOptions,
+    ) -> Option<BatchNormForward<Self>> {
+        crate::flex::batch_norm2d(x, gamma, beta, residual, options)
+    }
+
+    fn fast_batch_norm2d_backward(
+        saved: BatchNormSaved<Self>,
+        output_grad: FloatTensor<Self>,
+        with_residual: bool,
+    ) -> BatchNormGrads<Self> {
+        crate::flex::batch_norm2d_backward(saved, output_grad, with_residual)
+    }
+}
+
+// The autodiff backend: see `autodiff/norm.rs` for the backward step. Its backward kernel is
+// never called on `Autodiff` itself (second-order gradients are not supported), so it keeps
+// the composed default.
+impl<B: FastBatchNorm, C: CheckpointStrategy> FastBatchNorm for Autodiff<B, C> {
+    fn fast_batch_norm2d(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: Option<FloatTensor<Self>>,
+        options: BatchNormOptions,
+    ) -> Option<BatchNormForward<Self>> {
+        crate::autodiff::batch_norm2d::<B, C>(x, gamma, beta, residual, options)
     }
 }

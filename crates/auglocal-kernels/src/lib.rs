@@ -2,33 +2,47 @@
 //! (a trait over [`Backend`](burn::tensor::backend::Backend), implemented for each backend and
 //! for [`Autodiff`](burn::backend::Autodiff), which registers its own backward step).
 //!
-//! The one kernel so far is the 2-D convolution. Burn 0.21's CPU backend (flex) computes a
-//! convolution's forward pass well (tiled im2col + GEMM) but its backward through generic
-//! fallbacks: the weight gradient as a convolution whose kernel is the whole output gradient (a
-//! degenerate, memory-bound GEMM after single-threaded transposes of both tensors), the input
-//! gradient as a transposed convolution that loops over the batch serially. Those two took two
-//! thirds of a training step. [`FastConv`] replaces both on flex with per-image im2col / col2im
-//! and GEMMs of well-shaped matrices, spread over the current rayon pool and reduced in a fixed
-//! order (bit-identical results for any thread count); the forward pass, once the backward was
-//! fast, was the next largest cost and runs the same way.
+//! Two kernels so far, both for Burn 0.21's CPU backend (flex):
 //!
-//! - [`FastConv`]: the backend extension; [`FastConvAutodiff`] names an autodiff backend whose
-//!   inner backend has it too (what a trainer needs).
+//! - **The 2-D convolution.** Flex computes a convolution's forward pass well (tiled im2col +
+//!   GEMM) but its backward through generic fallbacks: the weight gradient as a convolution
+//!   whose kernel is the whole output gradient (a degenerate, memory-bound GEMM after
+//!   single-threaded transposes of both tensors), the input gradient as a transposed
+//!   convolution that loops over the batch serially. Those two took two thirds of a training
+//!   step. [`FastConv`] replaces both with per-image im2col / col2im and GEMMs of well-shaped
+//!   matrices, spread over the current rayon pool and reduced in a fixed order (bit-identical
+//!   results for any thread count); the forward pass, once the backward was fast, was the next
+//!   largest cost and runs the same way.
+//! - **Training-mode BatchNorm2d**, optionally fused with the residual addition and the ReLU
+//!   after it. Composed of Burn's ops it is about ten single-threaded elementwise passes forward
+//!   and as many backward, the largest cost once the convolutions were fast;
+//!   [`FastBatchNorm`] makes it three passes each way over every core, again in a fixed order.
+//!
+//! - [`FastConv`], [`FastBatchNorm`]: the backend extensions; [`FastOps`] names a backend with
+//!   both (what the networks' forward passes ask for) and [`FastOpsAutodiff`] an autodiff
+//!   backend whose inner backend has them too (what a trainer needs).
 //! - [`Conv2d`]: a drop-in for `burn::nn::conv::Conv2d` (same config, same record) that
 //!   convolves through [`FastConv`]; [`conv2d`] is the tensor-level function.
-//! - [`ConvBackward`]: switch back to Burn's own backward (`AUGLOCAL_CONV_BACKWARD=burn`).
+//! - [`batch_norm2d`]: the tensor-level BatchNorm (the kernel where there is one, Burn's ops
+//!   otherwise); `auglocal_model::nn::BatchNorm` is the module.
+//! - [`ConvBackward`]: switch back to Burn's own ops for both (`AUGLOCAL_CONV_BACKWARD=burn`).
 //!
-//! On the WGPU and CUDA backends nothing changes: CubeCL has its own backward kernels and
-//! [`FastConv`]'s defaults call them.
+//! On the WGPU and CUDA backends nothing changes: CubeCL has its own backward kernels, which
+//! [`FastConv`]'s defaults call, and [`batch_norm2d`] composes Burn's ops there.
 
 mod autodiff;
 mod ext;
 pub mod flex;
 mod mode;
 mod module;
+mod norm;
 
-pub use ext::{FastConv, FastConvAutodiff};
+pub use ext::{FastConv, FastOps, FastOpsAutodiff};
 pub use mode::{
     CONV_BACKWARD_ENV, ConvBackward, ParseConvBackwardError, conv_backward, set_conv_backward,
 };
 pub use module::{Conv2d, conv2d};
+pub use norm::{
+    BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved, BatchNormTrained,
+    FastBatchNorm, batch_norm2d, batch_norm2d_backward_composed, batch_norm2d_inference,
+};

@@ -1,19 +1,22 @@
-//! Which backward the flex convolution runs: auglocal's kernels or Burn's own.
+//! Which kernels the CPU backend runs for the convolution and the training-mode BatchNorm:
+//! auglocal's or Burn's own.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The environment variable read once, at the first convolution's backward, when
+/// The environment variable read once, at the first kernel call, when
 /// [`set_conv_backward`] has not been called: `fast` (the default) or `burn`.
 pub const CONV_BACKWARD_ENV: &str = "AUGLOCAL_CONV_BACKWARD";
 
-/// The backward kernels of the CPU convolution.
+/// The kernels of the CPU convolution (forward and backward) and of the training-mode
+/// BatchNorm2d.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ConvBackward {
-    /// auglocal's GEMM kernels ([`crate::flex`]).
+    /// auglocal's kernels ([`crate::flex`]): GEMM convolutions, the fused BatchNorm.
     #[default]
     Fast,
-    /// Burn 0.21's default kernels (a convolution and a transposed convolution), to compare
-    /// against or to rule auglocal's out.
+    /// Burn 0.21's own: its convolution and default backward (a convolution and a transposed
+    /// convolution), and a BatchNorm composed of its tensor ops; to compare against or to rule
+    /// auglocal's kernels out.
     Burn,
 }
 

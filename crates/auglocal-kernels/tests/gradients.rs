@@ -141,16 +141,14 @@ fn autodiff_step_matches_burns_conv2d_and_skips_a_detached_input() {
             for track_x in [true, false] {
                 let fast = autodiff_grads(&c, bias, true, track_x);
                 let want = autodiff_grads(&c, bias, false, track_x);
-                for (name, (f, w)) in ["x", "weight", "bias"].iter().zip(fast.iter().zip(&want)) {
-                    match (f, w) {
-                        (Some(f), Some(w)) => {
-                            let err = relative_error(f, w);
-                            assert!(err < TOLERANCE, "{name} grad of {c:?} bias {bias}: {err:e}");
-                        }
-                        (None, None) => {}
-                        _ => panic!("{name} grad of {c:?}: present on one path only"),
-                    }
-                }
+                let case = format!("{c:?} bias {bias}");
+                common::assert_grads_agree(
+                    &["x", "weight", "bias"],
+                    &fast,
+                    &want,
+                    TOLERANCE,
+                    &case,
+                );
                 assert_eq!(fast[0].is_some(), track_x, "x grad iff x is tracked");
                 assert_eq!(fast[2].is_some(), bias, "bias grad iff there is a bias");
             }

@@ -1,7 +1,7 @@
 //! The network cut into gradient-isolated modules, each with what trains it.
 
 use auglocal_aux::{AuxNet, Plan};
-use auglocal_kernels::FastConv;
+use auglocal_kernels::FastOps;
 use auglocal_model::nn::{ClassifierHead, ResNet, Unit};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
@@ -30,7 +30,7 @@ pub struct LocalModule<B: Backend> {
     pub output: Output<B>,
 }
 
-impl<B: FastConv> LocalModule<B> {
+impl<B: FastOps> LocalModule<B> {
     /// Runs the module's units.
     ///
     /// # Shapes
@@ -123,7 +123,7 @@ impl<B: Backend> LocalNetwork<B> {
     }
 }
 
-impl<B: FastConv> LocalNetwork<B> {
+impl<B: FastOps> LocalNetwork<B> {
     /// Every module's local loss on one batch, without stepping: the forward pass of
     /// [`Trainer::step`](crate::Trainer::step). With `isolate`, each module's output is
     /// detached before the next module, as in training; without it gradients flow back

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -47,7 +47,7 @@ fn to_json<T: serde::Serialize>(value: &T, path: &Path) -> Result<serde_json::Va
     })
 }
 
-impl<B: FastConvAutodiff> Opened<B> {
+impl<B: FastOpsAutodiff> Opened<B> {
     /// Reads a run directory and its last checkpoint, with every check; writes nothing.
     pub(crate) fn read(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let config = rundir::read_config(dir)?;
@@ -155,7 +155,7 @@ pub struct RunEvaluation {
 /// [`Run::resume`](crate::Run::resume); every aux head too if `aux` or if the run measured
 /// them (`aux_accuracy` in its configuration). Reads only: nothing in `dir` is written, not
 /// even a lock.
-pub fn evaluate_run<B: FastConvAutodiff>(
+pub fn evaluate_run<B: FastOpsAutodiff>(
     dir: &Path,
     device: &B::Device,
     aux: bool,

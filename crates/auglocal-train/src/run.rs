@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use auglocal_aux::Plan;
 use auglocal_data::{Data, DataConfig, Loader, LoaderConfig};
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -52,7 +52,7 @@ pub(crate) struct Built<B: AutodiffBackend> {
     pub(crate) trainer: Trainer<B>,
 }
 
-impl<B: FastConvAutodiff> Run<B> {
+impl<B: FastOpsAutodiff> Run<B> {
     /// Starts a new run in `dir` (created if needed). A directory that holds anything of a run
     /// (`config.json`, `plan.json`, `metrics.jsonl`, `checkpoints/`) is refused; so is a
     /// directory another process trains in. The configuration, the plan, the memory it needs
@@ -341,7 +341,7 @@ impl<B: FastConvAutodiff> Run<B> {
     }
 }
 
-pub(crate) fn test_loader<B: FastConvAutodiff>(
+pub(crate) fn test_loader<B: FastOpsAutodiff>(
     data: &Data,
     config: &TrainConfig,
     device: &B::Device,
@@ -357,7 +357,7 @@ pub(crate) fn test_loader<B: FastConvAutodiff>(
     )?)
 }
 
-impl<B: FastConvAutodiff> Built<B> {
+impl<B: FastOpsAutodiff> Built<B> {
     /// Opens the data, plans, checks the memory it needs, and builds the trainer.
     pub(crate) fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
         let mut data_config = DataConfig::new(config.dataset, config.image_size());

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use auglocal_aux::Plan;
 use auglocal_data::Loader;
-use auglocal_kernels::{FastConv, FastConvAutodiff};
+use auglocal_kernels::{FastOps, FastOpsAutodiff};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -70,7 +70,7 @@ pub struct Trainer<B: AutodiffBackend> {
     loss: CrossEntropyLoss<B>,
 }
 
-impl<B: FastConvAutodiff> Trainer<B> {
+impl<B: FastOpsAutodiff> Trainer<B> {
     /// A trainer for `network`, with a fresh optimiser per module.
     pub fn new(network: LocalNetwork<B>, sgd: &SgdConfig, device: &B::Device) -> Self {
         let optimizers = network.modules.iter().map(|_| sgd.init()).collect();
@@ -286,7 +286,7 @@ pub struct EpochTraining {
 
 /// Accuracy of the primary network (and optionally of every aux head) with BatchNorm in
 /// inference mode, over `batches` (made on the inner, non-autodiff backend).
-pub fn evaluate<B: FastConv>(
+pub fn evaluate<B: FastOps>(
     network: &LocalNetwork<B>,
     batches: impl Iterator<Item = Result<auglocal_data::ImageBatch<B>, auglocal_data::DataError>>,
     aux: bool,

@@ -1,6 +1,6 @@
 //! DGL's auxiliary head (Belilovsky et al. 2020), as the AugLocal reference builds it.
 
-use auglocal_kernels::{Conv2d, FastConv};
+use auglocal_kernels::{Conv2d, FastOps};
 use auglocal_model::cost::{self, Cost};
 use auglocal_model::nn::{BatchNorm, BatchNormConfig, conv2d_config};
 use burn::config::Config;
@@ -109,7 +109,7 @@ pub struct DglHead<B: Backend> {
     pub classifier: Linear<B>,
 }
 
-impl<B: FastConv> DglHead<B> {
+impl<B: FastOps> DglHead<B> {
     /// # Shapes
     /// - input: `[batch, width, input_size, input_size]`
     /// - output: `[batch, num_classes]`
@@ -118,7 +118,7 @@ impl<B: FastConv> DglHead<B> {
         let x = self
             .convs
             .iter()
-            .fold(x, |x, l| relu(l.bn.forward(l.conv.forward(x))));
+            .fold(x, |x, l| l.bn.forward_relu(l.conv.forward(x)));
         let x = self.mlp_pool.forward(x);
         let [batch, c, h, w] = x.dims();
         let x = x.reshape([batch, c * h * w]);

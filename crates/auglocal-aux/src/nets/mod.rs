@@ -2,7 +2,7 @@
 
 mod dgl;
 
-use auglocal_kernels::FastConv;
+use auglocal_kernels::FastOps;
 use auglocal_model::nn::{BasicBlock, ClassifierHead, materialize};
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
@@ -54,7 +54,7 @@ impl Plan {
     }
 }
 
-impl<B: FastConv> AuxNet<B> {
+impl<B: FastOps> AuxNet<B> {
     /// # Shapes
     /// - input: the output of the isolation point, `[batch, input_width, input_size, input_size]`
     /// - output: `[batch, num_classes]` (logits)

@@ -7,6 +7,7 @@
 mod gemm;
 mod geometry;
 mod kernels;
+mod norm;
 
 use burn::backend::Flex;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
@@ -14,6 +15,7 @@ use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 use burn_flex::{FlexTensor, Layout};
 
 use crate::mode::{ConvBackward, conv_backward};
+use crate::norm::{BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved};
 use geometry::Geometry;
 
 /// The geometry of a convolution the kernels here cover, when [`ConvBackward::Fast`] is on:
@@ -116,5 +118,104 @@ pub fn conv2d_bias_backward(
             tensor(kernels::bias_grad(f32s(&dy), o, ho * wo), [o])
         }
         _ => Flex::conv2d_bias_backward(x, bias, output_grad),
+    }
+}
+
+/// The `[n * c, h * w]` rows of a training-mode BatchNorm's tensors, when the kernels here
+/// cover them ([`ConvBackward::Fast`] on; f32; `like_x` shaped like `x`, `per_channel` `[c]`).
+fn norm_rows(
+    x: &FlexTensor,
+    like_x: &[Option<&FlexTensor>],
+    per_channel: &[&FlexTensor],
+) -> Option<norm::Rows> {
+    let shape = x.shape();
+    let dims = shape.as_slice();
+    let &[n, c, h, w] = dims else { return None };
+    let fits =
+        |t: &FlexTensor, shape: &[usize]| t.dtype() == DType::F32 && t.shape().as_slice() == shape;
+    let covered = conv_backward() == ConvBackward::Fast
+        && n * c * h * w > 0
+        && fits(x, dims)
+        && like_x.iter().all(|t| t.is_none_or(|t| fits(t, dims)))
+        && per_channel.iter().all(|t| fits(t, &[c]));
+    covered.then_some(norm::Rows { n, c, p: h * w })
+}
+
+/// Training-mode BatchNorm2d (see [`FastBatchNorm`](crate::FastBatchNorm)): `None` outside
+/// f32 or when Burn's ops are chosen.
+pub fn batch_norm2d(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    residual: Option<FlexTensor>,
+    options: BatchNormOptions,
+) -> Option<BatchNormForward<Flex>> {
+    let rows = norm_rows(&x, &[residual.as_ref()], &[&gamma, &beta])?;
+    let (x, gamma, beta) = (
+        x.to_contiguous(),
+        gamma.to_contiguous(),
+        beta.to_contiguous(),
+    );
+    let residual = residual.map(|r| r.to_contiguous());
+    let (mean, var) = norm::statistics(rows, f32s(&x));
+    let inv_std = norm::inverse_std(&var, options.epsilon);
+    let channels = norm::Channels {
+        gamma: f32s(&gamma),
+        mean: &mean,
+        inv_std: &inv_std,
+    };
+    let residual = residual.as_ref().map(f32s);
+    let y = norm::forward(
+        rows,
+        f32s(&x),
+        channels,
+        f32s(&beta),
+        residual,
+        options.relu,
+    );
+    Some(BatchNormForward {
+        output: tensor(y, x.shape().clone()),
+        mean: tensor(mean, [rows.c]),
+        var: tensor(var, [rows.c]),
+    })
+}
+
+/// The gradients of [`batch_norm2d`]; Burn's ops (the trait's default) outside f32 or when
+/// they are chosen.
+pub fn batch_norm2d_backward(
+    saved: BatchNormSaved<Flex>,
+    output_grad: FlexTensor,
+    with_residual: bool,
+) -> BatchNormGrads<Flex> {
+    let like_x = [saved.output.as_ref(), Some(&output_grad)];
+    let per_channel = [&saved.gamma, &saved.mean, &saved.var];
+    let Some(rows) = norm_rows(&saved.x, &like_x, &per_channel) else {
+        return crate::norm::batch_norm2d_backward_composed::<Flex>(
+            saved,
+            output_grad,
+            with_residual,
+        );
+    };
+    let contiguous = |t: FlexTensor| t.to_contiguous();
+    let (x, gamma, mean) = (
+        contiguous(saved.x),
+        contiguous(saved.gamma),
+        contiguous(saved.mean),
+    );
+    let (output, dy) = (saved.output.map(contiguous), contiguous(output_grad));
+    let inv_std = norm::inverse_std(f32s(&contiguous(saved.var)), saved.epsilon);
+    let channels = norm::Channels {
+        gamma: f32s(&gamma),
+        mean: f32s(&mean),
+        inv_std: &inv_std,
+    };
+    let output = output.as_ref().map(f32s);
+    let grads = norm::backward(rows, f32s(&x), channels, output, f32s(&dy), with_residual);
+    let shape = x.shape().clone();
+    BatchNormGrads {
+        x: tensor(grads.x, shape.clone()),
+        gamma: tensor(grads.gamma, [rows.c]),
+        beta: tensor(grads.beta, [rows.c]),
+        residual: grads.residual.map(|d| tensor(d, shape)),
     }
 }

@@ -1,5 +1,8 @@
 //! Shared helpers of the gradient tests: deterministic random tensors and a relative error.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use burn::tensor::TensorData;
 use burn_flex::FlexTensor;
 
@@ -94,4 +97,28 @@ pub fn relative_error(a: &[f32], b: &[f32]) -> f64 {
         .sum();
     let norm: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
     (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// Asserts that each named gradient is present on both paths or on neither, and where present
+/// agrees within `tolerance` (relative error); `case` names the case in messages.
+pub fn assert_grads_agree(
+    names: &[&str],
+    got: &[Option<Vec<f32>>],
+    want: &[Option<Vec<f32>>],
+    tolerance: f64,
+    case: &str,
+) {
+    for (name, (g, w)) in names.iter().zip(got.iter().zip(want)) {
+        match (g, w) {
+            (Some(g), Some(w)) => {
+                let err = relative_error(g, w);
+                assert!(
+                    err < tolerance,
+                    "{name} grad of {case}: relative error {err:e}"
+                );
+            }
+            (None, None) => {}
+            _ => panic!("{name} grad of {case}: present on one path only"),
+        }
+    }
 }

@@ -1,9 +1,8 @@
 //! The residual BasicBlock, used by the primary network and by AugLocal's aux nets.
 
-use auglocal_kernels::{Conv2d, FastConv};
+use auglocal_kernels::{Conv2d, FastOps};
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::{BatchNorm, BatchNormConfig, conv2d_config};
@@ -63,7 +62,7 @@ pub struct BasicBlock<B: Backend> {
     pub shortcut: Option<Projection<B>>,
 }
 
-impl<B: FastConv> BasicBlock<B> {
+impl<B: FastOps> BasicBlock<B> {
     /// # Shapes
     /// - input: `[batch, in_width, H, W]`
     /// - output: `[batch, out_width, ceil(H / stride), ceil(W / stride)]`
@@ -72,8 +71,7 @@ impl<B: FastConv> BasicBlock<B> {
             Some(p) => p.bn.forward(p.conv.forward(x.clone())),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
-        relu(out + residual)
+        let out = self.bn1.forward_relu(self.conv1.forward(x));
+        self.bn2.forward_add_relu(self.conv2.forward(out), residual)
     }
 }

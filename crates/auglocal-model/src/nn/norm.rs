@@ -1,14 +1,16 @@
-//! BatchNorm over `[batch, channels, H, W]`, laid out for fast CPU kernels, and over
+//! BatchNorm over `[batch, channels, H, W]`, on auglocal's fused kernel, and over
 //! `[batch, features]` (BatchNorm1d), both with PyTorch's running statistics.
 //!
 //! Burn 0.21's `BatchNorm` broadcasts per-channel statistics of shape `[1, C, 1, 1]` over
 //! `[N, C, H, W]`; its CPU backend runs 4-D broadcasts through a generic per-element strided
-//! iterator, which took about half of a training step. This module computes the same thing on
-//! the contiguous view `[N * C, H * W]` with per-row statistics `[N * C, 1]`, which the backend
-//! runs as plain row loops, forward and backward. Parameters (`gamma`, `beta`) and running
+//! iterator, which took about half of a training step. Training here runs
+//! [`auglocal_kernels::batch_norm2d`] instead: one kernel over every core on the CPU, fused
+//! with the residual addition and the ReLU that follow it in a block, and Burn's ops on the
+//! contiguous `[N * C, H * W]` view elsewhere. Parameters (`gamma`, `beta`) and running
 //! statistics (`running_mean`, `running_var`) are laid out and initialised as in Burn and
 //! PyTorch; like PyTorch, the running variance is updated with the unbiased batch variance.
 
+use auglocal_kernels::{BatchNormOptions, FastBatchNorm, batch_norm2d, batch_norm2d_inference};
 use burn::config::Config;
 use burn::module::{Initializer, Module, Param, RunningState};
 use burn::tensor::{Tensor, backend::Backend};
@@ -61,43 +63,63 @@ pub struct BatchNorm<B: Backend> {
     pub epsilon: f64,
 }
 
-/// `[1, C]` per-channel values repeated to one per row of the `[N * C, H * W]` view.
-fn per_row<B: Backend>(channel: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
-    let [_, c] = channel.dims();
-    channel.repeat_dim(0, n).reshape([n * c, 1])
-}
-
-impl<B: Backend> BatchNorm<B> {
+impl<B: FastBatchNorm> BatchNorm<B> {
     /// # Shapes
     /// - input: `[batch, channels, H, W]`
     /// - output: `[batch, channels, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [n, c, h, w] = x.dims();
-        let x2 = x.reshape([n * c, h * w]);
-        let training = B::ad_enabled(&x2.device());
-        let (centered, var) = if training {
-            // Mean of every (image, channel) row, then over images: [1, C].
-            let mean = x2.clone().mean_dim(1).reshape([n, c]).mean_dim(0);
-            let centered = x2 - per_row(mean.clone(), n);
-            let var = centered
-                .clone()
-                .square()
-                .mean_dim(1)
-                .reshape([n, c])
-                .mean_dim(0);
-            self.update_running(mean, var.clone(), n * h * w);
-            (centered, var)
-        } else {
-            let mean = self.running_mean.value().reshape([1, c]);
-            let var = self.running_var.value().reshape([1, c]);
-            (x2 - per_row(mean, n), var)
-        };
-        let scale = (var + self.epsilon).sqrt().recip() * self.gamma.val().reshape([1, c]);
-        let shift = self.beta.val().reshape([1, c]);
-        (centered * per_row(scale, n) + per_row(shift, n)).reshape([n, c, h, w])
+        self.forward_fused(x, None, false)
     }
 
-    fn update_running(&self, mean: Tensor<B, 2>, var: Tensor<B, 2>, count: usize) {
+    /// `relu(self.forward(x))` in one op.
+    ///
+    /// # Shapes
+    /// - input, output: `[batch, channels, H, W]`
+    pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_fused(x, None, true)
+    }
+
+    /// `relu(self.forward(x) + residual)` in one op: the end of a residual block.
+    ///
+    /// # Shapes
+    /// - input, residual, output: `[batch, channels, H, W]`
+    pub fn forward_add_relu(&self, x: Tensor<B, 4>, residual: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_fused(x, Some(residual), true)
+    }
+
+    /// Batch statistics on an autodiff backend (training, through [`batch_norm2d`], which is a
+    /// single kernel on the CPU), running statistics otherwise.
+    fn forward_fused(
+        &self,
+        x: Tensor<B, 4>,
+        residual: Option<Tensor<B, 4>>,
+        relu: bool,
+    ) -> Tensor<B, 4> {
+        let options = BatchNormOptions {
+            epsilon: self.epsilon,
+            relu,
+        };
+        if B::ad_enabled(&x.device()) {
+            let [n, _, h, w] = x.dims();
+            let trained = batch_norm2d(x, self.gamma.val(), self.beta.val(), residual, options);
+            self.update_running(trained.mean, trained.var, n * h * w);
+            trained.output
+        } else {
+            batch_norm2d_inference(
+                x,
+                self.running_mean.value(),
+                self.running_var.value(),
+                self.gamma.val(),
+                self.beta.val(),
+                residual,
+                options,
+            )
+        }
+    }
+}
+
+impl<B: Backend> BatchNorm<B> {
+    fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {
         update_running(
             &self.running_mean,
             &self.running_var,
@@ -116,14 +138,13 @@ fn update_running<B: Backend>(
     running_mean: &RunningState<Tensor<B, 1>>,
     running_var: &RunningState<Tensor<B, 1>>,
     m: f64,
-    mean: Tensor<B, 2>,
-    biased_var: Tensor<B, 2>,
+    mean: Tensor<B, 1>,
+    biased_var: Tensor<B, 1>,
     count: usize,
 ) {
     let unbiased = count as f64 / (count.max(2) - 1) as f64;
-    let [_, c] = mean.dims();
-    let mean = mean.detach().reshape([c]);
-    let var = biased_var.detach().reshape([c]).mul_scalar(unbiased);
+    let mean = mean.detach();
+    let var = biased_var.detach().mul_scalar(unbiased);
     let old_mean = running_mean.value_sync();
     let old_var = running_var.value_sync();
     running_mean.update(
@@ -151,8 +172,8 @@ impl<B: Backend> BatchNorm<B> {
                 &self.running_mean,
                 &self.running_var,
                 self.momentum,
-                mean,
-                var.clone(),
+                mean.reshape([c]),
+                var.clone().reshape([c]),
                 n,
             );
             (centered, var)

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use auglocal_kernels::FastConv;
+use auglocal_kernels::FastOps;
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -38,7 +38,7 @@ impl<B: Backend> Unit<B> {
     }
 }
 
-impl<B: FastConv> Unit<B> {
+impl<B: FastOps> Unit<B> {
     /// # Shapes
     /// - input: `[batch, in_width, in_size, in_size]`
     /// - output: `[batch, out_width, out_size, out_size]`
@@ -80,7 +80,7 @@ impl<B: Backend> ResNet<B> {
     }
 }
 
-impl<B: FastConv> ResNet<B> {
+impl<B: FastOps> ResNet<B> {
     /// Runs units `range.start .. range.end` on `x`.
     ///
     /// # Shapes

@@ -1,9 +1,8 @@
 //! The stem unit: conv3x3 + BN + ReLU.
 
-use auglocal_kernels::{Conv2d, FastConv};
+use auglocal_kernels::{Conv2d, FastOps};
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::{BatchNorm, BatchNormConfig, conv2d_config};
@@ -39,11 +38,11 @@ pub struct Stem<B: Backend> {
     pub bn: BatchNorm<B>,
 }
 
-impl<B: FastConv> Stem<B> {
+impl<B: FastOps> Stem<B> {
     /// # Shapes
     /// - input: `[batch, in_channels, H, W]`
     /// - output: `[batch, out_width, H, W]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        self.bn.forward_relu(self.conv.forward(x))
     }
 }

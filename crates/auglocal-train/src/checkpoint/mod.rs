@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use md5::{Digest, Md5};
@@ -156,7 +156,7 @@ pub fn parse_name(name: &str) -> Option<usize> {
 /// The new checkpoint is read back and checked before it is named latest and before any
 /// older checkpoint is removed. On failure its temporary folder is removed and the previous
 /// checkpoint is untouched.
-pub fn save<B: FastConvAutodiff>(
+pub fn save<B: FastOpsAutodiff>(
     run_dir: &Path,
     config: &TrainConfig,
     history: &[EpochMetrics],

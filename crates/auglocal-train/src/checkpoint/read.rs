@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use auglocal_kernels::FastConvAutodiff;
+use auglocal_kernels::FastOpsAutodiff;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::Recorder;
 use burn::tensor::Tensor;
@@ -130,7 +130,7 @@ fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
 /// Reads a checkpoint folder into a network laid out as `template` (the run's network, whose
 /// weights are replaced), with every check: the format, the files' sizes and MD5s, the module
 /// count, every tensor's shape.
-pub fn read<B: FastConvAutodiff>(
+pub fn read<B: FastOpsAutodiff>(
     dir: &Path,
     template: LocalNetwork<B>,
     device: &B::Device,

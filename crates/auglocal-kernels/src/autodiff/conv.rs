@@ -1,8 +1,5 @@
-//! The convolution on [`Autodiff`]: a backward step of its own that calls the inner backend's
+//! The convolution on [`Autodiff`]: a backward step that calls the inner backend's
 //! [`FastConv`] kernels, built the way burn-autodiff 0.21 builds its own `conv2d`.
-//!
-//! A gradient is computed only for the inputs the graph tracks: a module's input is detached in
-//! local learning, so its input gradient is skipped altogether.
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::NodeId;
