@@ -208,11 +208,11 @@ fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> Au
     let (depth, selected_units, blocks, head) = match rule {
         Rule::AugLocal => {
             let selected = select_units(point, depth, network.num_units());
-            let widths: Vec<usize> = selected
+            let shapes: Vec<(usize, usize)> = selected
                 .iter()
-                .map(|&u| network.units[u].out_width)
+                .map(|&u| (network.units[u].out_width, network.units[u].out_size))
                 .collect();
-            let blocks = aux_blocks(input_width, &widths);
+            let blocks = aux_blocks(input_width, input_size, &shapes);
             let width = blocks.last().map_or(input_width, |b| b.out_width);
             let head = ClassifierHeadConfig::new(width, num_classes).with_batch_norm(depth <= 1);
             (Some(depth), selected, blocks, AuxHeadPlan::Linear(head))
@@ -291,6 +291,29 @@ mod tests {
             a.head,
             AuxHeadPlan::Linear(ClassifierHeadConfig::new(64, 10).with_batch_norm(false))
         );
+    }
+
+    #[test]
+    fn aux_nets_reach_the_last_units_resolution_at_any_width() {
+        // Every aux net samples the last unit, so it ends at its 8x8, also at width 0.3 (stages
+        // 5, 10 and 19 wide), where halvings counted from width ratios would stop at 16x16.
+        for width in [1.0, 0.5, 0.3] {
+            let network = ResNetConfig::new(Arch::ResNet32)
+                .with_width_multiplier(width)
+                .spec()
+                .expect("valid network");
+            let config = LocalConfig::new(Rule::AugLocal, 16).with_depth(2);
+            let p = Plan::new(&network, &config).expect("valid plan");
+            for a in p.aux_plans() {
+                let size =
+                    (a.blocks.iter()).fold(a.input_size, |s, b| cost::conv_out_size(s, b.stride));
+                assert_eq!(
+                    size, 8,
+                    "width {width}, aux net of unit {}",
+                    a.isolation_point
+                );
+            }
+        }
     }
 
     #[test]

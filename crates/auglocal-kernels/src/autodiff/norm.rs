@@ -12,9 +12,9 @@ use burn::tensor::ops::FloatTensor;
 
 use crate::norm::{BatchNormForward, BatchNormOptions, BatchNormSaved, FastBatchNorm};
 
-// The backward step keeps a `BatchNormSaved`: the input and the output are tensors the graph
-// keeps alive anyway (the convolutions before and after hold them), so it adds only `[c]`
-// vectors.
+// The backward step keeps a `BatchNormSaved`: the input (which a BatchNorm composed of Burn's
+// ops keeps too, with several intermediates), the output when a ReLU follows (in a block, the
+// next convolution's input, which that convolution keeps anyway) and `[c]` vectors.
 
 /// Backward of a BatchNorm without a residual: parents `[x, gamma, beta]`.
 #[derive(Debug)]
