@@ -16,8 +16,9 @@
 //! - [`train`]: the local trainer (backprop through the same path), run directories with
 //!   checkpoints and metrics, peak-memory measurement;
 //! - [`kernels`]: hand-written kernels behind Burn's backend extension (`FastOps`: the CPU
-//!   convolution, forward and backward, through im2col and GEMM on every core), and the
-//!   `Conv2d` module a network of one's own can use to train through them.
+//!   convolution, forward and backward, through im2col and GEMM on every core, and the
+//!   training-mode BatchNorm fused with the residual and ReLU), and the `Conv2d` module and
+//!   `batch_norm2d` function a network of one's own can use to train through them.
 //!
 //! ```
 //! use auglocal::aux::{LocalConfig, Plan, Rule};
