@@ -9,7 +9,7 @@ use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::data::dataloader::batcher::Batcher;
 use auglocal::data::{ImageBatch, ImageBatcher, ImageSource, Normalize, Synthetic};
-use auglocal::model::{Arch, ResNetConfig};
+use auglocal::model::{Arch, NetworkConfig};
 use auglocal::train::{Trainer, sgd_config};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(10);
-    let network = ResNetConfig::new(Arch::ResNet20).spec().expect("network");
+    let network = NetworkConfig::new(Arch::ResNet20).spec().expect("network");
     for (rule, k) in [
         (Rule::Bp, 1),
         (Rule::Greedy, 10),

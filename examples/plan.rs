@@ -6,14 +6,14 @@
 use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::tensor::{Distribution, Tensor};
-use auglocal::model::{Arch, ResNetConfig};
+use auglocal::model::{Arch, NetworkConfig};
 
 type B = Autodiff<Flex>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The primary network as units, and the plan: K = 16 local modules, aux depth d = 2,
     // pyramid coefficient 0.5 (AugLocal trains K - d = 14 gradient-isolated modules).
-    let network = ResNetConfig::new(Arch::ResNet32).spec()?;
+    let network = NetworkConfig::new(Arch::ResNet32).spec()?;
     let config = LocalConfig::new(Rule::AugLocal, 16)
         .with_depth(2)
         .with_pyramid(Some(0.5));

@@ -8,7 +8,7 @@ use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::module::AutodiffModule;
 use auglocal::data::{Data, DataConfig, DatasetName, Loader, LoaderConfig};
-use auglocal::model::{Arch, ResNetConfig};
+use auglocal::model::{Arch, NetworkConfig};
 use auglocal::train::{Trainer, evaluate, progress::Console, sgd_config};
 
 type B = Autodiff<Flex>;
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     // The plan: K = 8 local modules, aux depth 2, pyramid 0.5 (6 gradient-isolated modules).
-    let network = ResNetConfig::new(Arch::ResNet20)
+    let network = NetworkConfig::new(Arch::ResNet20)
         .with_width_multiplier(0.25)
         .spec()?;
     let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 8))?;

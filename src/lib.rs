@@ -22,9 +22,9 @@
 //!
 //! ```
 //! use auglocal::aux::{LocalConfig, Plan, Rule};
-//! use auglocal::model::{Arch, ResNetConfig};
+//! use auglocal::model::{Arch, NetworkConfig};
 //!
-//! let network = ResNetConfig::new(Arch::ResNet110).spec().unwrap();
+//! let network = NetworkConfig::new(Arch::ResNet110).spec().unwrap();
 //! let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 55).with_depth(3)).unwrap();
 //! assert_eq!(plan.num_modules(), 52);
 //! ```

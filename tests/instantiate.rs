@@ -4,7 +4,7 @@ use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::tensor::{Distribution, Tensor};
 use auglocal::model::nn::num_trainable_params;
-use auglocal::model::{Arch, ResNetConfig};
+use auglocal::model::{Arch, NetworkConfig};
 
 type B = Autodiff<Flex>;
 
@@ -12,7 +12,7 @@ type B = Autodiff<Flex>;
 fn primary_networks_have_the_reference_parameter_counts() {
     let device = Default::default();
     for (arch, expected) in [(Arch::ResNet32, 466_906), (Arch::ResNet110, 1_730_714)] {
-        let net = ResNetConfig::new(arch)
+        let net = NetworkConfig::new(arch)
             .spec()
             .expect("valid")
             .init::<B>(&device);
@@ -23,7 +23,7 @@ fn primary_networks_have_the_reference_parameter_counts() {
 #[test]
 fn resnet32_and_its_aux_nets_give_logits_from_every_isolation_point() {
     let device = Default::default();
-    let network = ResNetConfig::new(Arch::ResNet32).spec().expect("valid");
+    let network = NetworkConfig::new(Arch::ResNet32).spec().expect("valid");
     let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 16)).expect("plan");
     let net = network.init::<B>(&device);
     let aux_nets = plan.init_aux_nets::<B>(&device);

@@ -2,10 +2,10 @@
 //! headline configurations, as Python 3 computes them.
 
 use auglocal::aux::{LocalConfig, Plan, Rule};
-use auglocal::model::{Arch, ResNetConfig};
+use auglocal::model::{Arch, NetworkConfig};
 
 fn plan(arch: Arch, k: usize, depth: usize) -> Plan {
-    let network = ResNetConfig::new(arch).spec().expect("valid network");
+    let network = NetworkConfig::new(arch).spec().expect("valid network");
     let config = LocalConfig::new(Rule::AugLocal, k)
         .with_depth(depth)
         .with_pyramid(Some(0.5));

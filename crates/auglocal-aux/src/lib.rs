@@ -8,9 +8,9 @@
 //!
 //! ```
 //! use auglocal_aux::{LocalConfig, Plan, Rule};
-//! use auglocal_model::{Arch, ResNetConfig};
+//! use auglocal_model::{Arch, NetworkConfig};
 //!
-//! let network = ResNetConfig::new(Arch::ResNet32).spec().unwrap();
+//! let network = NetworkConfig::new(Arch::ResNet32).spec().unwrap();
 //! let config = LocalConfig::new(Rule::AugLocal, 16).with_depth(2).with_pyramid(Some(0.5));
 //! let plan = Plan::new(&network, &config).unwrap();
 //! assert_eq!(plan.num_modules(), 14);
@@ -29,6 +29,6 @@ pub mod select;
 
 pub use config::LocalConfig;
 pub use error::PlanError;
-pub use nets::{AuxHead, AuxNet};
+pub use nets::{AuxHead, AuxNet, AuxNetRecord, MlpHeadConfig};
 pub use plan::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, Totals};
 pub use rule::Rule;

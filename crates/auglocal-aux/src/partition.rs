@@ -9,9 +9,10 @@ use crate::{LocalConfig, PlanError, Rule};
 ///
 /// - `bp`: none (one module, plain backprop).
 /// - `greedy`, `dgl`: after units `0 ..= K - 2` (K modules).
-/// - `auglocal`: after units `0 ..= L - 2` with `L = K - d` modules, as the reference does on
-///   CIFAR; the last module holds every unit after `L - 2` (the final `d + 1` units when K = N)
-///   and is trained by the primary head.
+/// - `auglocal`: after units `0 ..= L - 2` with `L = K - d` modules where the network's
+///   [`LocalStyle`](auglocal_model::LocalStyle) says so (the reference on CIFAR: the last
+///   module holds every unit after `L - 2`, the final `d + 1` units when K = N, and is trained
+///   by the primary head), else `L = K` as the reference's ImageNet runs.
 pub fn isolation_points(
     network: &NetworkSpec,
     config: &LocalConfig,
@@ -52,6 +53,9 @@ pub fn isolation_points(
                     arch,
                 });
             }
+            if !network.local.subtract_depth {
+                return Ok((0..k - 1).collect());
+            }
             if k < depth + 2 {
                 return Err(PlanError::TooFewModules {
                     k,
@@ -70,12 +74,12 @@ pub fn isolation_points(
 
 #[cfg(test)]
 mod tests {
-    use auglocal_model::{Arch, ResNetConfig};
+    use auglocal_model::{Arch, NetworkConfig};
 
     use super::*;
 
     fn net(arch: Arch) -> NetworkSpec {
-        ResNetConfig::new(arch).spec().expect("valid")
+        NetworkConfig::new(arch).spec().expect("valid")
     }
 
     fn points(arch: Arch, rule: Rule, k: usize, depth: usize) -> Result<Vec<usize>, PlanError> {

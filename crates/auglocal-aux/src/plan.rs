@@ -2,13 +2,13 @@
 
 use std::ops::Range;
 
-use auglocal_model::NetworkSpec;
 use auglocal_model::cost::{self, Cost};
-use auglocal_model::nn::{BasicBlockConfig, ClassifierHeadConfig};
+use auglocal_model::nn::ClassifierHeadConfig;
+use auglocal_model::{AuxHeadStyle, NetworkSpec, UnitSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::depth::depth_schedule;
-use crate::nets::DglHeadConfig;
+use crate::nets::{DglHeadConfig, MlpHeadConfig};
 use crate::partition::isolation_points;
 use crate::select::{aux_blocks, select_units};
 use crate::{LocalConfig, PlanError, Rule};
@@ -51,7 +51,7 @@ impl ModulePlan {
     }
 }
 
-/// The aux net at one isolation point: BasicBlocks (AugLocal only) and a classifier head.
+/// The aux net at one isolation point: fresh units (AugLocal only) and a classifier head.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuxPlan {
     /// The unit whose output the aux net reads (and after which gradients are cut).
@@ -64,8 +64,9 @@ pub struct AuxPlan {
     pub depth: Option<usize>,
     /// Units of the primary network whose shapes the aux blocks take (AugLocal only).
     pub selected_units: Vec<usize>,
-    /// Freshly initialised BasicBlocks, in order (never copies of the primary net's).
-    pub blocks: Vec<BasicBlockConfig>,
+    /// Freshly initialised units, in order (never copies of the primary net's): blocks of
+    /// the network's own type, shaped like the selected units.
+    pub blocks: Vec<UnitSpec>,
     /// The head that turns the last block's output into logits.
     pub head: AuxHeadPlan,
     /// Parameters and forward multiply-adds per image of the whole aux net.
@@ -80,22 +81,16 @@ pub enum AuxHeadPlan {
     Linear(ClassifierHeadConfig),
     /// DGL's head: pool, three 1x1 conv + BN + ReLU, pool, two Linear + BN1d + ReLU, Linear.
     Dgl(DglHeadConfig),
+    /// The reference's VGG aux head: the flattened map pooled to 512, two Linear + BN1d +
+    /// ReLU, Linear.
+    Mlp(MlpHeadConfig),
 }
 
 impl AuxPlan {
     /// Float elements its blocks keep for the backward pass, per image (a lower bound; heads
     /// are not counted).
     pub fn activations(&self) -> u64 {
-        let mut size = self.input_size;
-        self.blocks
-            .iter()
-            .map(|b| {
-                let elements =
-                    cost::basic_block_activations(b.in_width, b.out_width, b.stride, size);
-                size = cost::conv_out_size(size, b.stride);
-                elements
-            })
-            .sum()
+        self.blocks.iter().map(UnitSpec::activations).sum()
     }
 }
 
@@ -105,6 +100,7 @@ impl AuxHeadPlan {
         match self {
             AuxHeadPlan::Linear(c) => cost::classifier_head(c.width, c.num_classes, c.batch_norm),
             AuxHeadPlan::Dgl(c) => c.cost(),
+            AuxHeadPlan::Mlp(c) => c.cost(),
         }
     }
 }
@@ -208,14 +204,21 @@ fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> Au
     let (depth, selected_units, blocks, head) = match rule {
         Rule::AugLocal => {
             let selected = select_units(point, depth, network.num_units());
-            let shapes: Vec<(usize, usize)> = selected
-                .iter()
-                .map(|&u| (network.units[u].out_width, network.units[u].out_size))
-                .collect();
+            let shapes: Vec<UnitSpec> = selected.iter().map(|&u| network.units[u]).collect();
             let blocks = aux_blocks(input_width, input_size, &shapes);
             let width = blocks.last().map_or(input_width, |b| b.out_width);
-            let head = ClassifierHeadConfig::new(width, num_classes).with_batch_norm(depth <= 1);
-            (Some(depth), selected, blocks, AuxHeadPlan::Linear(head))
+            let head = match network.local.aux_head {
+                AuxHeadStyle::Linear {
+                    batch_norm_when_shallow,
+                } => AuxHeadPlan::Linear(
+                    ClassifierHeadConfig::new(width, num_classes)
+                        .with_batch_norm(batch_norm_when_shallow && depth <= 1),
+                ),
+                AuxHeadStyle::Mlp { features } => {
+                    AuxHeadPlan::Mlp(MlpHeadConfig::new(features, num_classes))
+                }
+            };
+            (Some(depth), selected, blocks, head)
         }
         Rule::Greedy => {
             let head = ClassifierHeadConfig::new(input_width, num_classes);
@@ -227,12 +230,7 @@ fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> Au
         }
         Rule::Bp => unreachable!("bp has no isolation point"),
     };
-    let mut size = input_size;
-    let mut cost = head.cost();
-    for b in &blocks {
-        cost += cost::basic_block(b.in_width, b.out_width, b.stride, size);
-        size = cost::conv_out_size(size, b.stride);
-    }
+    let cost = head.cost() + blocks.iter().map(UnitSpec::cost).sum();
     AuxPlan {
         isolation_point: point,
         input_width,
@@ -247,12 +245,12 @@ fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> Au
 
 #[cfg(test)]
 mod tests {
-    use auglocal_model::{Arch, ResNetConfig};
+    use auglocal_model::{Arch, NetworkConfig};
 
     use super::*;
 
     fn plan(arch: Arch, config: LocalConfig) -> Plan {
-        let network = ResNetConfig::new(arch).spec().expect("valid network");
+        let network = NetworkConfig::new(arch).spec().expect("valid network");
         Plan::new(&network, &config).expect("valid plan")
     }
 
@@ -298,15 +296,14 @@ mod tests {
         // Every aux net samples the last unit, so it ends at its 8x8, also at width 0.3 (stages
         // 5, 10 and 19 wide), where halvings counted from width ratios would stop at 16x16.
         for width in [1.0, 0.5, 0.3] {
-            let network = ResNetConfig::new(Arch::ResNet32)
+            let network = NetworkConfig::new(Arch::ResNet32)
                 .with_width_multiplier(width)
                 .spec()
                 .expect("valid network");
             let config = LocalConfig::new(Rule::AugLocal, 16).with_depth(2);
             let p = Plan::new(&network, &config).expect("valid plan");
             for a in p.aux_plans() {
-                let size =
-                    (a.blocks.iter()).fold(a.input_size, |s, b| cost::conv_out_size(s, b.stride));
+                let size = a.blocks.last().map_or(a.input_size, |b| b.out_size);
                 assert_eq!(
                     size, 8,
                     "width {width}, aux net of unit {}",

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use anyhow::Result;
 use auglocal_aux::{LocalConfig, Rule};
-use auglocal_model::{Arch, NetworkSpec, ResNetConfig};
+use auglocal_model::{Arch, NetworkConfig, NetworkSpec};
 use clap::Args;
 
 /// The primary network.
@@ -20,22 +20,26 @@ pub struct NetworkArgs {
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
 
-    /// Width multiplier of the stage widths 16/32/64 (0.25 gives a quarter-width network).
+    /// Width multiplier of every width (0.25 gives a quarter-width network).
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
 
-    /// Side of the square input image (32 for CIFAR-size inputs).
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
+    /// Side of the square input image [default: the network's, 32 for the CIFAR ResNets, 224
+    /// for the ImageNet ResNets and VGG].
+    #[arg(long)]
+    pub image_size: Option<usize>,
 }
 
 impl NetworkArgs {
     /// Validates the flags into a network description.
     pub fn spec(&self) -> Result<NetworkSpec> {
-        Ok(ResNetConfig::new(self.arch)
+        Ok(NetworkConfig::new(self.arch)
             .with_num_classes(self.classes)
             .with_width_multiplier(self.width)
-            .with_image_size(self.image_size)
+            .with_image_size(
+                self.image_size
+                    .unwrap_or_else(|| self.arch.default_image_size()),
+            )
             .spec()?)
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Each rule is measured in a child process of its own (this binary with `--single`), so no
 //! rule's allocations, allocator caches or RSS high-water mark can pollute another's. Every
-//! rule trains on the same batches: synthetic CIFAR-size images, identical across rules and
-//! runs.
+//! rule trains on the same batches: synthetic images of the network's size (32x32 for the
+//! CIFAR ResNets, 224x224 for the ImageNet families, or `--image-size`), identical across rules
+//! and runs.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,7 +15,7 @@ use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal_kernels::ConvBackward;
 use auglocal_kernels::FastOpsAutodiff;
-use auglocal_model::{Arch, ResNetConfig};
+use auglocal_model::{Arch, NetworkConfig};
 use auglocal_train::MAX_BATCH;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
@@ -44,6 +45,13 @@ pub struct BenchArgs {
     /// Width multiplier of the network.
     #[arg(long, default_value_t = 1.0)]
     width: f64,
+    /// Side of the synthetic square images [default: the network's, 32 for the CIFAR ResNets,
+    /// 224 for the ImageNet ResNets and VGG].
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Classes of the synthetic images and of the network's heads.
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
     /// Rules to measure, comma-separated; ratios are taken to bp when it is among them.
     #[arg(long, default_value = "bp,greedy,auglocal", value_delimiter = ',')]
     rules: Vec<Rule>,
@@ -124,6 +132,12 @@ pub struct BenchReport {
     pub arch: Arch,
     /// Width multiplier.
     pub width: f64,
+    /// Side of the images.
+    #[serde(default = "cifar_size")]
+    pub image_size: usize,
+    /// Classes.
+    #[serde(default = "ten")]
+    pub classes: usize,
     /// Batch size.
     pub batch: usize,
     /// Measured steps per rule.
@@ -156,6 +170,14 @@ pub struct Ratios {
     /// Device memory over bp's (GPU backends).
     #[serde(default)]
     pub device_memory: Option<f64>,
+}
+
+fn cifar_size() -> usize {
+    32
+}
+
+fn ten() -> usize {
+    10
 }
 
 fn fast() -> String {
@@ -251,9 +273,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn image_size(args: &BenchArgs) -> usize {
+    args.image_size
+        .unwrap_or_else(|| args.arch.default_image_size())
+}
+
 fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
-    let network = ResNetConfig::new(args.arch)
+    let network = NetworkConfig::new(args.arch)
         .with_width_multiplier(args.width)
+        .with_num_classes(args.classes)
+        .with_image_size(image_size(args))
         .spec()?;
     let k = args.k.unwrap_or(network.num_units());
     let config = LocalConfig::new(rule, k)
@@ -280,6 +309,8 @@ fn child(args: &BenchArgs, rule: Rule, conv: ConvBackward) -> Result<RuleResult>
     for (flag, value) in [
         ("--arch", args.arch.name().to_string()),
         ("--width", args.width.to_string()),
+        ("--image-size", image_size(args).to_string()),
+        ("--classes", args.classes.to_string()),
         ("--depth", args.depth.to_string()),
         ("--pyramid", args.pyramid.to_string()),
         ("--batch", args.batch.to_string()),
@@ -321,7 +352,13 @@ impl BackendJob for Single<'_> {
         let plan = plan(args, self.rule)?;
         let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &device);
         // Bounded by `run`: at most 65,536 x 11,000 images, generated one at a time.
-        let images = Synthetic::new(args.batch * (args.warmup + args.steps), 10, 32, 7);
+        let [_, size, _] = plan.network.input_shape();
+        let images = Synthetic::new(
+            args.batch * (args.warmup + args.steps),
+            args.classes,
+            size,
+            7,
+        );
         let batcher = ImageBatcher {
             normalize: Normalize::HALF,
         };
@@ -382,6 +419,8 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
     BenchReport {
         arch: args.arch,
         width: args.width,
+        image_size: image_size(args),
+        classes: args.classes,
         batch: args.batch,
         steps: args.steps,
         warmup: args.warmup,
@@ -398,8 +437,17 @@ fn times(r: Option<f64>) -> String {
 /// The report as a Markdown table.
 pub fn markdown(report: &BenchReport) -> String {
     let mut out = format!(
-        "{} (width {}), batch {}, median of {} steps after {} warm-up, device {}\n\n",
-        report.arch, report.width, report.batch, report.steps, report.warmup, report.device
+        "{} (width {}, {}x{} images, {} classes), batch {}, median of {} steps after {} warm-up, \
+         device {}\n\n",
+        report.arch,
+        report.width,
+        report.image_size,
+        report.image_size,
+        report.classes,
+        report.batch,
+        report.steps,
+        report.warmup,
+        report.device
     );
     let device = report
         .results

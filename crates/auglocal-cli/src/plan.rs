@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use auglocal_aux::{AuxHeadPlan, AuxPlan, ModulePlan, Plan};
+use auglocal_model::UnitKind;
 use clap::Args;
 use comfy_table::{CellAlignment, Table, presets};
 
@@ -142,12 +143,24 @@ fn row(m: &ModulePlan) -> Vec<String> {
     }
 }
 
-/// `16->32 s2, 32->64 s2, GAP+FC`.
+/// `16->32 s2, 32->64 s2, GAP+FC`; Bottlenecks `bottleneck 64->512 s2`, VGG units
+/// `pool, conv 64->256`.
 fn describe(aux: &AuxPlan) -> String {
     let mut parts: Vec<String> = aux
         .blocks
         .iter()
-        .map(|b| format!("{}->{} s{}", b.in_width, b.out_width, b.stride))
+        .map(|b| match b.kind {
+            UnitKind::Bottleneck { .. } => {
+                format!("bottleneck {}->{} s{}", b.in_width, b.out_width, b.stride)
+            }
+            UnitKind::VggConv { max_pool } => format!(
+                "{}conv {}->{}",
+                if max_pool { "pool, " } else { "" },
+                b.in_width,
+                b.out_width
+            ),
+            _ => format!("{}->{} s{}", b.in_width, b.out_width, b.stride),
+        })
         .collect();
     parts.push(match &aux.head {
         AuxHeadPlan::Linear(h) if h.batch_norm => "GAP+BN+FC".into(),
@@ -158,6 +171,7 @@ fn describe(aux: &AuxPlan) -> String {
             h.mlp_pool_size(),
             h.hidden()
         ),
+        AuxHeadPlan::Mlp(h) => format!("pool {0}+MLP {0}", h.features),
     });
     parts.join(", ")
 }

@@ -53,6 +53,11 @@ pub struct TrainArgs {
     /// Width multiplier of the network [default: 1].
     #[arg(long)]
     width: Option<f64>,
+    /// Side of the square images the data pipeline makes and the network takes [default: the
+    /// data set's for fixed-size data sets (32 for CIFAR and Fashion-MNIST, 96 for STL-10);
+    /// else the network's (224 for the ImageNet ResNets and VGG)].
+    #[arg(long)]
+    image_size: Option<usize>,
     /// The learning rule: bp, greedy, dgl or auglocal [default: auglocal].
     #[arg(long)]
     rule: Option<Rule>,
@@ -165,6 +170,9 @@ impl TrainArgs {
         );
         if self.k.is_some() {
             c.k = self.k;
+        }
+        if self.image_size.is_some() {
+            c.image_size = self.image_size;
         }
         if let Some(p) = self.pyramid {
             c.pyramid = p.0;

@@ -241,6 +241,8 @@ pub struct Data {
     pub location: Option<PathBuf>,
     /// Number of classes.
     pub num_classes: usize,
+    /// Shape of every image the pipelines make, what the network takes.
+    pub image_shape: ImageShape,
     /// Training images.
     pub train: Arc<dyn ImageSource>,
     /// Test images.
@@ -298,6 +300,7 @@ impl Data {
             dataset: name,
             location,
             num_classes,
+            image_shape: ImageShape::new(3, size, size),
             train,
             test,
             train_pipeline: pipeline(name.train_augment(size)),

@@ -1,4 +1,6 @@
-//! The CIFAR ResNets of He et al. (2016): a stem and three stages of BasicBlocks.
+//! The architectures auglocal builds, by family: the CIFAR ResNets of He et al. (2016), the
+//! ImageNet ResNets (torchvision's layout) and VGG with BatchNorm, as the AugLocal reference
+//! builds them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,34 +9,74 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
-/// A CIFAR ResNet with `6n + 2` layers: a stem, then three stages of `n` BasicBlocks of widths
-/// 16, 32 and 64, the second and third starting with a stride-2 block.
+/// A family of networks: how its units are laid out and how AugLocal builds its aux nets.
+/// Each family is one file of [`crate::family`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// `6n + 2` layers: a conv3x3 stem, three stages of `n` BasicBlocks of widths 16/32/64.
+    CifarResNet,
+    /// torchvision's ResNets: a conv7x7/2 + max-pool stem, four stages of BasicBlocks or
+    /// Bottlenecks of 64/128/256/512 planes.
+    ImageNetResNet,
+    /// VGG with BatchNorm: conv3x3 + BN + ReLU units between 2x2 max-pools, a 3-layer MLP head.
+    Vgg,
+}
+
+/// A network architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
-    /// `n = 3`: 10 units.
+    /// CIFAR, `n = 3`: 10 units.
     ResNet20,
-    /// `n = 5`: 16 units.
+    /// CIFAR, `n = 5`: 16 units.
     ResNet32,
-    /// `n = 7`: 22 units.
+    /// CIFAR, `n = 7`: 22 units.
     ResNet44,
-    /// `n = 9`: 28 units.
+    /// CIFAR, `n = 9`: 28 units.
     ResNet56,
-    /// `n = 18`: 55 units.
+    /// CIFAR, `n = 18`: 55 units.
     ResNet110,
+    /// ImageNet, BasicBlocks `[2, 2, 2, 2]`: 9 units.
+    ResNet18,
+    /// ImageNet, BasicBlocks `[3, 4, 6, 3]`: 17 units.
+    ResNet34,
+    /// ImageNet, Bottlenecks `[3, 4, 6, 3]`: 17 units.
+    ResNet50,
+    /// ImageNet, Bottlenecks `[3, 4, 23, 3]`: 34 units.
+    ResNet101,
+    /// ImageNet, Bottlenecks `[3, 8, 36, 3]`: 51 units.
+    ResNet152,
+    /// VGG-11 (BN): 8 conv units.
+    Vgg11,
+    /// VGG-13 (BN): 10 conv units.
+    Vgg13,
+    /// VGG-16 (BN): 13 conv units.
+    Vgg16,
+    /// VGG-19 (BN): 16 conv units.
+    Vgg19,
 }
 
 impl Arch {
-    /// Every architecture, shallowest first.
-    pub const ALL: [Arch; 5] = [
+    /// Every architecture, family by family, shallowest first.
+    pub const ALL: [Arch; 14] = [
         Arch::ResNet20,
         Arch::ResNet32,
         Arch::ResNet44,
         Arch::ResNet56,
         Arch::ResNet110,
+        Arch::ResNet18,
+        Arch::ResNet34,
+        Arch::ResNet50,
+        Arch::ResNet101,
+        Arch::ResNet152,
+        Arch::Vgg11,
+        Arch::Vgg13,
+        Arch::Vgg16,
+        Arch::Vgg19,
     ];
 
-    /// The name used on the command line and in JSON, e.g. `resnet32`.
+    /// The name used on the command line and in JSON, e.g. `resnet32`, `vgg13`.
     pub fn name(self) -> &'static str {
         match self {
             Arch::ResNet20 => "resnet20",
@@ -42,23 +84,45 @@ impl Arch {
             Arch::ResNet44 => "resnet44",
             Arch::ResNet56 => "resnet56",
             Arch::ResNet110 => "resnet110",
+            Arch::ResNet18 => "resnet18",
+            Arch::ResNet34 => "resnet34",
+            Arch::ResNet50 => "resnet50",
+            Arch::ResNet101 => "resnet101",
+            Arch::ResNet152 => "resnet152",
+            Arch::Vgg11 => "vgg11",
+            Arch::Vgg13 => "vgg13",
+            Arch::Vgg16 => "vgg16",
+            Arch::Vgg19 => "vgg19",
         }
     }
 
-    /// BasicBlocks per stage (`n`).
-    pub fn blocks_per_stage(self) -> usize {
+    /// The family.
+    pub fn family(self) -> Family {
         match self {
-            Arch::ResNet20 => 3,
-            Arch::ResNet32 => 5,
-            Arch::ResNet44 => 7,
-            Arch::ResNet56 => 9,
-            Arch::ResNet110 => 18,
+            Arch::ResNet20 | Arch::ResNet32 | Arch::ResNet44 | Arch::ResNet56 | Arch::ResNet110 => {
+                Family::CifarResNet
+            }
+            Arch::ResNet18
+            | Arch::ResNet34
+            | Arch::ResNet50
+            | Arch::ResNet101
+            | Arch::ResNet152 => Family::ImageNetResNet,
+            Arch::Vgg11 | Arch::Vgg13 | Arch::Vgg16 | Arch::Vgg19 => Family::Vgg,
         }
     }
 
-    /// Number of units: the stem and every BasicBlock.
+    /// Side of the images the family is built for: 32 for the CIFAR ResNets, 224 for the
+    /// ImageNet families. Any size the network's pools and strides allow works.
+    pub fn default_image_size(self) -> usize {
+        match self.family() {
+            Family::CifarResNet => 32,
+            Family::ImageNetResNet | Family::Vgg => 224,
+        }
+    }
+
+    /// Number of units (stem and blocks, or conv units).
     pub fn num_units(self) -> usize {
-        1 + 3 * self.blocks_per_stage()
+        crate::family::num_units(self)
     }
 
     fn known_names() -> String {
@@ -75,10 +139,14 @@ impl fmt::Display for Arch {
 impl FromStr for Arch {
     type Err = ModelError;
 
-    /// Parses `resnet32`, `ResNet32` or `resnet-32`.
+    /// Parses `resnet32`, `ResNet32`, `resnet-32`, `VGG-13` or `vgg13_bn`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let key: String = s.chars().filter(|c| *c != '-' && *c != '_').collect();
         let key = key.to_ascii_lowercase();
+        let key = key
+            .strip_suffix("bn")
+            .filter(|k| k.starts_with("vgg"))
+            .unwrap_or(&key);
         Self::ALL
             .into_iter()
             .find(|arch| arch.name() == key)
@@ -94,17 +162,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unit_counts_follow_6n_plus_2() {
+    fn unit_counts_of_every_family() {
         let units: Vec<usize> = Arch::ALL.iter().map(|a| a.num_units()).collect();
-        assert_eq!(units, vec![10, 16, 22, 28, 55]);
+        assert_eq!(
+            units,
+            vec![10, 16, 22, 28, 55, 9, 17, 17, 34, 51, 8, 10, 13, 16]
+        );
     }
 
     #[test]
     fn parses_common_spellings_and_rejects_others() {
         assert_eq!("resnet110".parse::<Arch>(), Ok(Arch::ResNet110));
         assert_eq!("ResNet-32".parse::<Arch>(), Ok(Arch::ResNet32));
+        assert_eq!("VGG-13".parse::<Arch>(), Ok(Arch::Vgg13));
+        assert_eq!("vgg13_bn".parse::<Arch>(), Ok(Arch::Vgg13));
         let err = "resnet33".parse::<Arch>().expect_err("not an architecture");
         assert!(err.to_string().contains("resnet33"), "{err}");
-        assert!(err.to_string().contains("resnet110"), "{err}");
+        assert!(err.to_string().contains("vgg19"), "{err}");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for arch in Arch::ALL {
+            assert_eq!(arch.name().parse::<Arch>(), Ok(arch));
+        }
     }
 }

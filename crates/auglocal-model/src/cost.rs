@@ -55,6 +55,15 @@ pub fn conv2d(in_ch: usize, out_ch: usize, kernel: usize, out_size: usize) -> Co
     }
 }
 
+/// A `kernel x kernel` convolution with bias whose output is `out_size x out_size`.
+pub fn conv2d_biased(in_ch: usize, out_ch: usize, kernel: usize, out_size: usize) -> Cost {
+    conv2d(in_ch, out_ch, kernel, out_size)
+        + Cost {
+            params: out_ch as u64,
+            macs: 0,
+        }
+}
+
 /// A BatchNorm over `channels` channels (scale and shift).
 pub fn batch_norm(channels: usize) -> Cost {
     Cost {
@@ -72,11 +81,6 @@ pub fn linear(d_in: usize, d_out: usize, bias: bool) -> Cost {
     }
 }
 
-/// The stem: conv3x3 (stride 1) + BN (+ ReLU) at `size x size`.
-pub fn stem(in_ch: usize, out_ch: usize, size: usize) -> Cost {
-    conv2d(in_ch, out_ch, 3, size) + batch_norm(out_ch)
-}
-
 /// Whether a BasicBlock needs the 1x1 projection shortcut.
 pub fn needs_projection(in_width: usize, out_width: usize, stride: usize) -> bool {
     stride != 1 || in_width != out_width
@@ -89,6 +93,24 @@ pub fn basic_block(in_width: usize, out_width: usize, stride: usize, in_size: us
     let mut cost = conv2d(in_width, out_width, 3, out_size)
         + batch_norm(out_width)
         + conv2d(out_width, out_width, 3, out_size)
+        + batch_norm(out_width);
+    if needs_projection(in_width, out_width, stride) {
+        cost += conv2d(in_width, out_width, 1, out_size) + batch_norm(out_width);
+    }
+    cost
+}
+
+/// A Bottleneck whose input is `in_size x in_size`: conv1x1 (in -> planes) + BN + ReLU,
+/// conv3x3(stride) + BN + ReLU, conv1x1 (planes -> 4 planes) + BN, plus a 1x1 conv (stride) +
+/// BN projection shortcut when the stride or the width changes (torchvision's layout).
+pub fn bottleneck(in_width: usize, planes: usize, stride: usize, in_size: usize) -> Cost {
+    let out_width = planes * crate::BOTTLENECK_EXPANSION;
+    let out_size = conv_out_size(in_size, stride);
+    let mut cost = conv2d(in_width, planes, 1, in_size)
+        + batch_norm(planes)
+        + conv2d(planes, planes, 3, out_size)
+        + batch_norm(planes)
+        + conv2d(planes, out_width, 1, out_size)
         + batch_norm(out_width);
     if needs_projection(in_width, out_width, stride) {
         cost += conv2d(in_width, out_width, 1, out_size) + batch_norm(out_width);
@@ -120,6 +142,48 @@ pub fn basic_block_activations(
     maps * (out_width * out_size * out_size) as u64
 }
 
+/// Float elements a Bottleneck keeps for its backward pass, per image: a lower bound (the
+/// outputs of its three convolutions and BatchNorms and of its two inner ReLUs; two more
+/// output-sized maps with a projection shortcut).
+pub fn bottleneck_activations(
+    in_width: usize,
+    planes: usize,
+    stride: usize,
+    in_size: usize,
+) -> u64 {
+    let out_width = planes * crate::BOTTLENECK_EXPANSION;
+    let out_size = conv_out_size(in_size, stride);
+    let (inner_in, inner_out) = ((in_size * in_size) as u64, (out_size * out_size) as u64);
+    let out = (out_width as u64) * inner_out;
+    let projection = if needs_projection(in_width, out_width, stride) {
+        2 * out
+    } else {
+        0
+    };
+    3 * planes as u64 * (inner_in + inner_out) + 2 * out + projection
+}
+
+/// Float elements a VGG conv unit keeps for its backward pass, per image: a lower bound (the
+/// max-pool's output, the convolution's, the BatchNorm's and the ReLU's).
+pub fn vgg_conv_activations(
+    in_width: usize,
+    out_width: usize,
+    max_pool: bool,
+    in_size: usize,
+) -> u64 {
+    let size = if max_pool { in_size / 2 } else { in_size };
+    let area = (size * size) as u64;
+    let pooled = if max_pool { in_width as u64 * area } else { 0 };
+    pooled + 3 * out_width as u64 * area
+}
+
+/// The reference's VGG aux head: an adaptive average pool of the flattened map to `features`,
+/// 2 x (Linear(features, features), BN1d, ReLU), Linear(features, classes).
+pub fn mlp_head(features: usize, num_classes: usize) -> Cost {
+    let hidden = linear(features, features, true) + batch_norm(features);
+    hidden + hidden + linear(features, num_classes, true)
+}
+
 /// A classifier head: global average pool, an optional BatchNorm1d, then Linear(width, classes).
 pub fn classifier_head(width: usize, num_classes: usize, batch_norm_first: bool) -> Cost {
     let norm = if batch_norm_first {
@@ -144,6 +208,22 @@ mod tests {
         let c = basic_block(16, 32, 2, 32);
         assert_eq!(c.params, 4608 + 9216 + 128 + 512 + 64);
         assert_eq!(c.macs, (4608 + 9216 + 512) * 256);
+    }
+
+    #[test]
+    fn bottleneck_and_vgg_costs_by_hand() {
+        // torchvision's resnet50 layer1[0]: 64 -> 64 planes -> 256, projection, at 56x56.
+        let c = bottleneck(64, 64, 1, 56);
+        assert_eq!(
+            c.params,
+            4096 + 128 + 36_864 + 128 + 16_384 + 512 + 16_384 + 512
+        );
+        assert_eq!(c.macs, (4096 + 36_864 + 16_384 + 16_384) * 56 * 56);
+        // layer2[0]: 256 -> 128 planes, stride 2 on the 3x3: the 1x1 runs at 56, the rest at 28.
+        let c = bottleneck(256, 128, 2, 56);
+        assert_eq!(c.macs, 32_768 * 3136 + (147_456 + 65_536 + 131_072) * 784);
+        assert_eq!(conv2d_biased(3, 64, 3, 224).params, 1728 + 64);
+        assert_eq!(mlp_head(512, 10).params, 2 * (262_656 + 1024) + 5130);
     }
 
     #[test]

@@ -40,4 +40,17 @@ pub enum ModelError {
         /// Input side in pixels.
         size: usize,
     },
+    /// The image is smaller than the network's pools allow.
+    #[error(
+        "{arch} takes images of at least {min}x{min} pixels (its pools halve the side), got \
+         {size}x{size}; pass --image-size {min} or more"
+    )]
+    ImageTooSmall {
+        /// The network.
+        arch: crate::Arch,
+        /// The side given.
+        size: usize,
+        /// The smallest side it takes.
+        min: usize,
+    },
 }

@@ -1,29 +1,37 @@
 //! Networks as ordered lists of units, and the Burn modules built from them.
 //!
 //! Two layers, kept apart:
-//! - **pure description** ([`Arch`], [`ResNetConfig`], [`NetworkSpec`], [`UnitSpec`], [`cost`]):
-//!   widths, strides, feature-map sizes, parameter and multiply-add counts, with no tensors;
-//! - **Burn modules** ([`nn`]): [`nn::ResNet`] and its parts, built by [`NetworkSpec::init`] and
-//!   runnable unit by unit.
+//! - **pure description** ([`Arch`], [`NetworkConfig`], [`NetworkSpec`], [`UnitSpec`],
+//!   [`HeadSpec`], [`cost`]): widths, strides, feature-map sizes, parameter and multiply-add
+//!   counts, with no tensors. Each [`Family`] is one file of [`family`]: the CIFAR ResNets, the
+//!   ImageNet ResNets (BasicBlock and Bottleneck) and VGG with BatchNorm;
+//! - **Burn modules** ([`nn`]): [`nn::Network`] and its units, built by [`NetworkSpec::init`]
+//!   and runnable unit by unit.
 //!
 //! ```
-//! use auglocal_model::{Arch, ResNetConfig};
+//! use auglocal_model::{Arch, NetworkConfig};
 //!
-//! let spec = ResNetConfig::new(Arch::ResNet32).spec().unwrap();
+//! let spec = NetworkConfig::new(Arch::ResNet32).spec().unwrap();
 //! assert_eq!(spec.num_units(), 16);
 //! assert_eq!(spec.cost().params, 466_906);
+//!
+//! let vgg = NetworkConfig::new(Arch::Vgg13).with_num_classes(1000).spec().unwrap();
+//! assert_eq!((vgg.num_units(), vgg.image_size), (10, 224));
+//! assert_eq!(vgg.cost().params, 133_053_736);
 //! ```
 
 mod arch;
 pub mod cost;
 mod error;
+pub mod family;
 pub mod nn;
 mod spec;
 
-pub use arch::Arch;
+pub use arch::{Arch, Family};
 pub use cost::Cost;
 pub use error::ModelError;
 pub use spec::{
-    MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE, MAX_WIDTH_MULTIPLIER, NetworkSpec, ResNetConfig,
-    STAGE_WIDTHS, UnitKind, UnitSpec,
+    AuxHeadStyle, BOTTLENECK_EXPANSION, HeadSpec, Init, LocalStyle, MAX_CHANNELS, MAX_CLASSES,
+    MAX_IMAGE_SIZE, MAX_WIDTH_MULTIPLIER, NetworkConfig, NetworkSpec, STAGE_WIDTHS, UnitKind,
+    UnitSpec, VGG_POOL,
 };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use auglocal_aux::{LocalConfig, Rule};
 use auglocal_data::DatasetName;
-use auglocal_model::{Arch, NetworkSpec, ResNetConfig};
+use auglocal_model::{Arch, NetworkConfig, NetworkSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -19,6 +19,10 @@ pub struct TrainConfig {
     pub arch: Arch,
     /// Width multiplier of the network.
     pub width: f64,
+    /// Side of the square images the network takes; `None` is
+    /// [`TrainConfig::image_size`]'s default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
     /// The local-learning rule.
     pub rule: Rule,
     /// K, the number of local modules; `None` is the number of units.
@@ -71,6 +75,7 @@ impl Default for TrainConfig {
         Self {
             arch: Arch::ResNet32,
             width: 1.0,
+            image_size: None,
             rule: Rule::AugLocal,
             k: None,
             depth: 2,
@@ -93,16 +98,18 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// The network (without the class count, which the data set gives).
+    /// The network for images of `shape` (`[channels, size, size]`, what the data pipeline
+    /// produces) in `num_classes` classes: the data set's shape flows into the network.
     pub fn network(
         &self,
         num_classes: usize,
-        image_size: usize,
+        [channels, size, _]: [usize; 3],
     ) -> Result<NetworkSpec, TrainError> {
-        Ok(ResNetConfig::new(self.arch)
+        Ok(NetworkConfig::new(self.arch)
             .with_num_classes(num_classes)
             .with_width_multiplier(self.width)
-            .with_image_size(image_size)
+            .with_in_channels(channels)
+            .with_image_size(size)
             .spec()?)
     }
 
@@ -113,10 +120,19 @@ impl TrainConfig {
             .with_pyramid(self.pyramid)
     }
 
-    /// Side of the images the network takes: the data set's own (32 for the CIFAR-size sets,
-    /// Fashion-MNIST and MNIST included; 96 for STL-10; 224 for ImageNet).
+    /// Side of the images the data pipeline makes and the network takes: `image_size` if
+    /// set; else, for a data set of fixed-size images, its own (32 for the CIFAR-size sets,
+    /// Fashion-MNIST and MNIST centred on a 32x32 canvas; 96 for STL-10), whatever the
+    /// network; else (image folders, ImageNet, synthetic) the larger of the data set's and the
+    /// network's own (224 for ImageNet and for the ImageNet ResNets and VGG).
     pub fn image_size(&self) -> usize {
-        self.dataset.default_image_size()
+        self.image_size.unwrap_or_else(|| {
+            let data = self.dataset.default_image_size();
+            match self.dataset.native_shape() {
+                Some(_) => data,
+                None => data.max(self.arch.default_image_size()),
+            }
+        })
     }
 
     /// Learning rate of epoch `epoch` (from 1).
@@ -177,7 +193,22 @@ impl TrainConfig {
         if self.train_limit == Some(0) || self.test_limit == Some(0) {
             return bad("--train-limit and --test-limit must be at least 1".into());
         }
-        let network = self.network(10, self.image_size())?;
+        let size = self.image_size();
+        if self
+            .dataset
+            .native_shape()
+            .is_some_and(|n| n.height > size || n.width > size)
+        {
+            return bad(format!(
+                "--image-size {size} is smaller than the {} images of {}; the data pipeline \
+                 pads images onto a larger canvas but does not shrink them",
+                self.dataset
+                    .native_shape()
+                    .map_or(String::new(), |n| format!("{}x{}", n.height, n.width)),
+                self.dataset
+            ));
+        }
+        let network = self.network(10, [3, size, size])?;
         auglocal_aux::Plan::new(&network, &self.local(&network))?;
         Ok(())
     }
@@ -240,6 +271,16 @@ mod tests {
                 schedule: Schedule::REFERENCE,
                 ..ok.clone()
             },
+            TrainConfig {
+                image_size: Some(16),
+                ..ok.clone()
+            },
+            TrainConfig {
+                arch: Arch::Vgg11,
+                image_size: Some(31),
+                dataset: DatasetName::Synthetic,
+                ..ok.clone()
+            },
         ];
         for c in cases {
             assert!(c.validate().is_err(), "{c:?}");
@@ -268,6 +309,33 @@ mod tests {
             .map(|e| default.lr_at(e))
             .fold(0.0, f64::max);
         assert!(peak > 0.09, "{peak}");
+    }
+
+    #[test]
+    fn image_size_follows_the_data_then_the_network() {
+        let c = |arch, dataset| TrainConfig {
+            arch,
+            dataset,
+            ..TrainConfig::default()
+        };
+        assert_eq!(
+            c(Arch::ResNet32, DatasetName::FashionMnist).image_size(),
+            32
+        );
+        assert_eq!(c(Arch::ResNet34, DatasetName::Cifar10).image_size(), 32);
+        assert_eq!(c(Arch::Vgg13, DatasetName::Stl10).image_size(), 96);
+        assert_eq!(c(Arch::ResNet32, DatasetName::Synthetic).image_size(), 32);
+        assert_eq!(c(Arch::ResNet18, DatasetName::Synthetic).image_size(), 224);
+        assert_eq!(c(Arch::ResNet32, DatasetName::Imagenet).image_size(), 224);
+        let explicit = TrainConfig {
+            image_size: Some(64),
+            ..c(Arch::Vgg11, DatasetName::Cifar10)
+        };
+        assert_eq!(explicit.image_size(), 64);
+        assert!(explicit.validate().is_ok());
+        // A configuration without the field (every config.json before it existed) writes none.
+        let json = serde_json::to_string(&TrainConfig::default()).expect("serialise");
+        assert!(!json.contains("image_size"), "{json}");
     }
 
     #[test]

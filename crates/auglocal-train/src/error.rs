@@ -26,6 +26,17 @@ pub enum TrainError {
     /// The data could not be opened (files missing, malformed, of the wrong shape).
     #[error(transparent)]
     Data(#[from] DataError),
+    /// A batch's images are not of the shape the network was built for.
+    #[error(
+        "the network was built for {expected} images (channels x height x width), but a batch \
+         holds {got} images; build the network from the data set's shape"
+    )]
+    InputShape {
+        /// What the network takes, `CxHxW`.
+        expected: String,
+        /// What the batch holds, `CxHxW`.
+        got: String,
+    },
     /// A batch could not be made during the work.
     #[error("a batch of {stage} could not be loaded")]
     Batch {
@@ -150,6 +161,7 @@ impl TrainError {
                 | TrainError::Model(_)
                 | TrainError::Plan(_)
                 | TrainError::Data(_)
+                | TrainError::InputShape { .. }
                 | TrainError::TooLarge { .. }
                 | TrainError::Refused { .. }
                 | TrainError::Json { .. }

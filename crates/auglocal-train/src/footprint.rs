@@ -79,12 +79,12 @@ pub fn check(plan: &Plan, batch: usize) -> Result<(), TrainError> {
 #[cfg(test)]
 mod tests {
     use auglocal_aux::{LocalConfig, Rule};
-    use auglocal_model::{Arch, ResNetConfig};
+    use auglocal_model::{Arch, NetworkConfig};
 
     use super::*;
 
     fn plan(width: f64, rule: Rule) -> Plan {
-        let network = ResNetConfig::new(Arch::ResNet32)
+        let network = NetworkConfig::new(Arch::ResNet32)
             .with_width_multiplier(width)
             .spec()
             .expect("valid");

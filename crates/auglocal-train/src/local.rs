@@ -2,7 +2,7 @@
 
 use auglocal_aux::{AuxNet, Plan};
 use auglocal_kernels::FastOps;
-use auglocal_model::nn::{ClassifierHead, ResNet, Unit};
+use auglocal_model::nn::{Head, Network, Unit};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::{Int, Tensor, backend::Backend};
@@ -17,7 +17,7 @@ pub enum Output<B: Backend> {
     /// The aux net of an isolation point.
     Aux(AuxNet<B>),
     /// The primary head (the last module).
-    Head(ClassifierHead<B>),
+    Head(Head<B>),
 }
 
 /// One gradient-isolated module: its units of the primary network and its aux net, or the
@@ -89,7 +89,7 @@ impl<B: Backend> LocalNetwork<B> {
     /// # Panics
     /// If the plan is not for this network (unit counts differ) or `aux_nets` does not hold
     /// one net per isolation point.
-    pub fn new(network: ResNet<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {
+    pub fn new(network: Network<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {
         assert_eq!(
             network.units.len(),
             plan.network.num_units(),

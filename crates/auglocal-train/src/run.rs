@@ -143,6 +143,13 @@ impl<B: FastOpsAutodiff> Run<B> {
         let lock = RunLock::acquire(dir)?;
         let opened = Opened::read(dir, device)?;
         rundir::write_metrics(dir, &opened.history)?;
+        // The plan was checked to be the recorded one; this writes it in today's layout.
+        let plan =
+            serde_json::to_vec_pretty(&opened.built.plan).map_err(|source| TrainError::Json {
+                path: dir.join(PLAN),
+                source,
+            })?;
+        write_atomic(&dir.join(PLAN), &plan)?;
         Self::assemble(dir, device, opened.built, opened.history, lock)
     }
 
@@ -363,7 +370,11 @@ impl<B: FastOpsAutodiff> Built<B> {
         let mut data_config = DataConfig::new(config.dataset, config.image_size());
         data_config.data_dir = config.data_dir.clone();
         let data = Data::open(&data_config)?.limit(config.train_limit, config.test_limit);
-        let network = config.network(data.num_classes, config.image_size())?;
+        let shape = data.image_shape;
+        let network = config.network(
+            data.num_classes,
+            [shape.channels, shape.height, shape.width],
+        )?;
         let plan = Plan::new(&network, &config.local(&network))?;
         footprint::check(&plan, config.batch)?;
         let sgd = sgd_config(config.momentum, config.weight_decay);

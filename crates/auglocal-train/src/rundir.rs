@@ -112,6 +112,60 @@ pub fn read_plan(dir: &Path) -> Result<Plan, TrainError> {
     read_json(dir, PLAN)
 }
 
+/// `plan.json` as JSON, of any layout.
+pub(crate) fn read_plan_json(dir: &Path) -> Result<serde_json::Value, TrainError> {
+    read_json(dir, PLAN)
+}
+
+/// What every layout of `plan.json` records alike: the network's name, classes, width, image
+/// size and unit count, each module's units and backbone cost, each aux net's isolation point,
+/// depth, selected units and cost, and the totals. Comparing digests checks that a plan
+/// written before the unit descriptions changed is the plan of today's configuration.
+pub(crate) fn plan_digest(plan: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    fn pick(value: &Value, keys: &[&str]) -> Value {
+        let mut out = Map::new();
+        for key in keys {
+            out.insert(
+                (*key).to_string(),
+                value.get(key).cloned().unwrap_or(Value::Null),
+            );
+        }
+        Value::Object(out)
+    }
+    let network = &plan["network"];
+    let mut net = pick(
+        network,
+        &["arch", "num_classes", "width_multiplier", "image_size"],
+    );
+    net["units"] = network["units"]
+        .as_array()
+        .map_or(Value::Null, |u| Value::from(u.len()));
+    let modules: Vec<Value> = plan["modules"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    let mut digest = pick(m, &["index", "first_unit", "last_unit", "backbone"]);
+                    digest["aux"] = match m.get("aux") {
+                        Some(aux) if !aux.is_null() => {
+                            pick(aux, &["isolation_point", "depth", "selected_units", "cost"])
+                        }
+                        _ => Value::Null,
+                    };
+                    digest
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "network": net,
+        "config": plan["config"],
+        "modules": modules,
+        "totals": plan["totals"],
+    })
+}
+
 /// The metrics of a run directory, one per line of `metrics.jsonl` (none if it is missing).
 /// An error names the file and the line, counted from the start of the file.
 pub fn read_metrics(dir: &Path) -> Result<Vec<EpochMetrics>, TrainError> {

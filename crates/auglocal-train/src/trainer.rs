@@ -68,6 +68,7 @@ pub struct Trainer<B: AutodiffBackend> {
     network: LocalNetwork<B>,
     optimizers: Vec<ModuleOptimizer<B>>,
     loss: CrossEntropyLoss<B>,
+    input_shape: Option<[usize; 3]>,
 }
 
 impl<B: FastOpsAutodiff> Trainer<B> {
@@ -78,6 +79,7 @@ impl<B: FastOpsAutodiff> Trainer<B> {
             network,
             optimizers,
             loss: CrossEntropyLossConfig::new().init(device),
+            input_shape: None,
         }
     }
 
@@ -85,6 +87,16 @@ impl<B: FastOpsAutodiff> Trainer<B> {
     pub fn init(plan: &Plan, sgd: &SgdConfig, seed: u64, device: &B::Device) -> Self {
         B::seed(device, seed);
         Self::new(LocalNetwork::init(plan, device), sgd, device)
+            .with_input_shape(plan.network.input_shape())
+    }
+
+    /// Refuses batches whose images are not `[channels, size, size]` (a trainer built from a
+    /// plan refuses what its network was not built for).
+    pub fn with_input_shape(self, shape: [usize; 3]) -> Self {
+        Self {
+            input_shape: Some(shape),
+            ..self
+        }
     }
 
     /// The network.
@@ -143,7 +155,16 @@ impl<B: FastOpsAutodiff> Trainer<B> {
         targets: Tensor<B, 1, Int>,
         lr: f64,
     ) -> Result<StepStats, TrainError> {
-        let batch = targets.dims()[0];
+        let [batch, c, h, w] = images.dims();
+        if let Some(expected) = self.input_shape
+            && expected != [c, h, w]
+        {
+            let show = |[c, h, w]: [usize; 3]| format!("{c}x{h}x{w}");
+            return Err(TrainError::InputShape {
+                expected: show(expected),
+                got: show([c, h, w]),
+            });
+        }
         let inner_targets = targets.clone().inner();
         let modules = std::mem::take(&mut self.network.modules);
         assert_eq!(

@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use auglocal_aux::Rule;
 use auglocal_data::DatasetName;
 use auglocal_model::Arch;
@@ -22,28 +20,8 @@ use burn::backend::{Autodiff, Flex};
 
 const BAR: f64 = 0.40;
 
-fn fashion_mnist() -> Option<PathBuf> {
-    let dir = std::env::var_os("AUGLOCAL_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"))
-        .join("fashion-mnist");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let message = format!("{} is missing: run scripts/fetch-data.sh", dir.display());
-    if std::env::var("AUGLOCAL_REQUIRE_DATA").is_ok_and(|v| v == "1") {
-        panic!("{message} (AUGLOCAL_REQUIRE_DATA=1)");
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED learning test: {message} ***\n"
-    );
-    None
-}
-
 fn learns(rule: Rule, k: Option<usize>) {
-    let Some(data_dir) = fashion_mnist() else {
+    let Some(data_dir) = common::real_data("fashion-mnist") else {
         return;
     };
     let _guard = common::seeded();

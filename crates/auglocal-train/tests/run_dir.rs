@@ -95,7 +95,7 @@ fn resume_refuses_a_run_whose_checkpoint_does_not_load_and_changes_nothing() {
             &|d| {
                 let path = ckpt(d).join("state.json");
                 let text = fs::read_to_string(&path).expect("r");
-                let text = text.replacen("\"format\": 2", "\"format\": 99", 1);
+                let text = text.replacen("\"format\": 3", "\"format\": 99", 1);
                 let text = text.replacen(
                     &format!("\"release\": \"{}\"", env!("CARGO_PKG_VERSION")),
                     "\"release\": \"9.9.9\"",
@@ -237,7 +237,7 @@ fn format_1_checkpoints_are_migrated() {
     assert_eq!(run.completed(), 1);
     run.train(&mut Silent).expect("epoch 2");
     let state = fs::read_to_string(dir.join("checkpoints/epoch-0002/state.json")).expect("state");
-    assert!(state.contains("\"format\": 2"), "{state}");
+    assert!(state.contains("\"format\": 3"), "{state}");
     drop(run);
     fs::remove_dir_all(dir).expect("clean up");
 }

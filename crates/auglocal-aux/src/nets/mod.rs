@@ -1,13 +1,15 @@
 //! Burn aux nets built from an [`AuxPlan`](crate::AuxPlan).
 
 mod dgl;
+mod mlp;
 
 use auglocal_kernels::FastOps;
-use auglocal_model::nn::{BasicBlock, ClassifierHead, materialize};
+use auglocal_model::nn::{ClassifierHead, Unit, materialize};
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
 pub use dgl::{ConvBn, DGL_CONV_LAYERS, DGL_MLP_LAYERS, DglHead, DglHeadConfig, LinearBn};
+pub use mlp::{MlpHead, MlpHeadConfig};
 
 use crate::{AuxHeadPlan, AuxPlan, Plan};
 
@@ -22,13 +24,16 @@ pub enum AuxHead<B: Backend> {
     Linear(ClassifierHead<B>),
     /// DGL's convolutional + MLP head.
     Dgl(DglHead<B>),
+    /// The reference's VGG aux head: pooled flat vector, MLP.
+    Mlp(MlpHead<B>),
 }
 
-/// An auxiliary network: freshly initialised BasicBlocks (none for greedy and DGL), then a head.
+/// An auxiliary network: freshly initialised units (AugLocal's blocks of the network's own
+/// type; none for greedy and DGL), then a head.
 #[derive(Module, Debug)]
 pub struct AuxNet<B: Backend> {
     /// The blocks, in order.
-    pub blocks: Vec<BasicBlock<B>>,
+    pub blocks: Vec<Unit<B>>,
     /// The classifier head.
     pub head: AuxHead<B>,
 }
@@ -37,10 +42,11 @@ impl AuxPlan {
     /// Builds this aux net with fresh weights (the reference's initialisation), drawn now.
     pub fn init<B: Backend>(&self, device: &B::Device) -> AuxNet<B> {
         materialize(AuxNet {
-            blocks: self.blocks.iter().map(|b| b.init(device)).collect(),
+            blocks: self.blocks.iter().map(|b| Unit::init(b, device)).collect(),
             head: match &self.head {
                 AuxHeadPlan::Linear(c) => AuxHead::Linear(c.init(device)),
                 AuxHeadPlan::Dgl(c) => AuxHead::Dgl(c.init(device)),
+                AuxHeadPlan::Mlp(c) => AuxHead::Mlp(c.init(device)),
             },
         })
     }
@@ -63,6 +69,7 @@ impl<B: FastOps> AuxNet<B> {
         match &self.head {
             AuxHead::Linear(h) => h.forward(x),
             AuxHead::Dgl(h) => h.forward(x),
+            AuxHead::Mlp(h) => h.forward(x),
         }
     }
 }
@@ -70,7 +77,7 @@ impl<B: FastOps> AuxNet<B> {
 #[cfg(test)]
 mod tests {
     use auglocal_model::nn::num_trainable_params;
-    use auglocal_model::{Arch, ResNetConfig};
+    use auglocal_model::{Arch, NetworkConfig};
     use burn::backend::{Autodiff, Flex};
     use burn::tensor::{Distribution, Tensor};
 
@@ -79,7 +86,7 @@ mod tests {
     type B = Autodiff<Flex>;
 
     fn check(arch: Arch, width: f64, config: LocalConfig) {
-        let network = ResNetConfig::new(arch)
+        let network = NetworkConfig::new(arch)
             .with_width_multiplier(width)
             .spec()
             .expect("valid network");
@@ -101,7 +108,11 @@ mod tests {
                 Distribution::Default,
                 &device,
             );
-            assert_eq!(net.forward(h).dims(), [2, 10], "aux net at unit {point}");
+            assert_eq!(
+                net.forward(h).dims(),
+                [2, network.num_classes],
+                "aux net at unit {point}"
+            );
         }
     }
 
@@ -119,7 +130,7 @@ mod tests {
 
     #[test]
     fn resnet110_auglocal_parameter_counts_match_their_plan() {
-        let network = ResNetConfig::new(Arch::ResNet110).spec().expect("valid");
+        let network = NetworkConfig::new(Arch::ResNet110).spec().expect("valid");
         let plan = Plan::new(
             &network,
             &LocalConfig::new(Rule::AugLocal, 55).with_depth(3),
@@ -138,12 +149,15 @@ mod tests {
 
     #[test]
     fn aux_nets_are_fresh_not_copies_of_the_primary_net() {
-        let network = ResNetConfig::new(Arch::ResNet20).spec().expect("valid");
+        let network = NetworkConfig::new(Arch::ResNet20).spec().expect("valid");
         let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 10)).expect("plan");
         let device = Default::default();
         let a = plan.init_aux_nets::<B>(&device);
         let b = plan.init_aux_nets::<B>(&device);
-        let w = |n: &crate::AuxNet<B>| n.blocks[0].conv1.weight.val().into_data();
+        let w = |n: &crate::AuxNet<B>| match &n.blocks[0] {
+            auglocal_model::nn::Unit::Block(b) => b.conv1.weight.val().into_data(),
+            _ => panic!("CIFAR aux nets are made of BasicBlocks"),
+        };
         assert_ne!(w(&a[0]), w(&b[0]), "two inits draw different weights");
     }
 }

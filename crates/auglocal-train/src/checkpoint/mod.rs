@@ -9,9 +9,10 @@
 //! and only those of earlier epochs. A write that fails (a full disk) removes its `.tmp`
 //! folder and leaves the last good checkpoint in place.
 //!
-//! `state.json` carries a `format` number: 2 is written by this release; format 1 (auglocal
-//! 0.1.0 before checkpoints recorded their configuration and metrics) is read and migrated;
-//! any other is refused with the release that wrote it.
+//! `state.json` carries a `format` number: 3 is written by this release; format 2 (before
+//! network families: aux nets of BasicBlocks, a GAP + Linear head) and format 1 (before
+//! checkpoints recorded their configuration and metrics) are read and migrated; any other is
+//! refused with the release that wrote it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,6 +28,7 @@ use crate::metrics::EpochMetrics;
 use crate::trainer::Trainer;
 use crate::{TrainConfig, TrainError};
 
+mod legacy;
 mod read;
 
 pub use read::{Loaded, read, read_state};
@@ -40,7 +42,7 @@ pub(crate) const OPTIMIZERS: &str = "optimizers.mpk";
 const TMP_SUFFIX: &str = ".tmp";
 
 /// The checkpoint format this release writes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 /// The release of auglocal that writes checkpoints.
 pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
 

@@ -75,7 +75,10 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainError> {
     {
         return Err(TrainError::refused(
             &path,
-            "a format-2 checkpoint state without its configuration, metrics or file digests",
+            format!(
+                "a format-{} checkpoint state without its configuration, metrics or file digests",
+                state.format
+            ),
         ));
     }
     Ok(state)
@@ -149,9 +152,17 @@ pub fn read<B: FastOpsAutodiff>(
     let recorder = BytesRecorder::new();
     let network_path = dir.join(NETWORK);
     let bytes = read_checked(dir, NETWORK, &state)?;
-    let record = Recorder::<B>::load(&recorder, bytes, device).map_err(|e| {
-        TrainError::refused(&network_path, format!("not a record of this network: {e}"))
-    })?;
+    let not_ours =
+        |e| TrainError::refused(&network_path, format!("not a record of this network: {e}"));
+    // Formats 1 and 2 were written before network families, in the older nesting; a
+    // checkpoint of those formats whose record has today's nesting loads as it is.
+    let record = match Recorder::<B>::load(&recorder, bytes.clone(), device) {
+        Ok(record) => record,
+        Err(e) if state.format >= 3 => return Err(not_ours(e)),
+        Err(e) => super::legacy::upgrade(
+            Recorder::<B>::load(&recorder, bytes, device).map_err(|_| not_ours(e))?,
+        ),
+    };
     let expected = shapes(&template);
     let network: LocalNetwork<B> = template.load_record(record);
     let found = shapes(&network);

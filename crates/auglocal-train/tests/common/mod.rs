@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_data::DatasetName;
-use auglocal_model::{Arch, ResNetConfig};
+use auglocal_model::{Arch, NetworkConfig};
 use auglocal_train::{Schedule, TrainConfig};
 use burn::backend::Autodiff;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -50,6 +50,28 @@ pub fn tiny_run() -> TrainConfig {
     }
 }
 
+/// `data/<name>` (or `$AUGLOCAL_DATA_DIR/<name>`), fetched by scripts/fetch-data.sh; `None`
+/// with a note when it is missing, a panic when `AUGLOCAL_REQUIRE_DATA=1` (CI).
+pub fn real_data(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("AUGLOCAL_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"))
+        .join(name);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let message = format!("{} is missing: run scripts/fetch-data.sh", dir.display());
+    if std::env::var("AUGLOCAL_REQUIRE_DATA").is_ok_and(|v| v == "1") {
+        panic!("{message} (AUGLOCAL_REQUIRE_DATA=1)");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED test on real data: {message} ***\n"
+    );
+    None
+}
+
 /// A path under the temporary folder, named for the test and this process, with nothing in
 /// it.
 pub fn fresh(name: &str) -> PathBuf {
@@ -60,7 +82,7 @@ pub fn fresh(name: &str) -> PathBuf {
 
 /// A quarter-width ResNet-20 plan for 32x32 images.
 pub fn plan(rule: Rule, k: usize) -> Plan {
-    let network = ResNetConfig::new(Arch::ResNet20)
+    let network = NetworkConfig::new(Arch::ResNet20)
         .with_width_multiplier(0.25)
         .spec()
         .expect("valid network");

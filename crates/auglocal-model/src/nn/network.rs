@@ -6,34 +6,51 @@ use auglocal_kernels::FastOps;
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{BasicBlock, BasicBlockConfig, ClassifierHead, ClassifierHeadConfig, Stem, StemConfig};
-use crate::{NetworkSpec, UnitKind, UnitSpec};
+use super::{
+    BasicBlock, BasicBlockConfig, Bottleneck, BottleneckConfig, ClassifierHead,
+    ClassifierHeadConfig, Stem, StemConfig, VggConv, VggHead,
+};
+use crate::{HeadSpec, NetworkSpec, UnitKind, UnitSpec};
 
-/// One unit of the primary network.
+/// One unit of a network (the primary network's, or an AugLocal aux net's block).
 #[derive(Module, Debug)]
 #[allow(
     clippy::large_enum_variant,
     reason = "units live in a Vec of at most a few dozen; boxing would not pay"
 )]
 pub enum Unit<B: Backend> {
-    /// conv3x3 + BN + ReLU.
+    /// conv + BN + ReLU (+ max-pool).
     Stem(Stem<B>),
     /// A residual BasicBlock.
     Block(BasicBlock<B>),
+    /// A residual Bottleneck.
+    Bottleneck(Bottleneck<B>),
+    /// (max-pool) + conv3x3 + BN + ReLU.
+    Vgg(VggConv<B>),
 }
 
 impl<B: Backend> Unit<B> {
-    /// Builds a freshly initialised unit from its description.
+    /// Builds a freshly initialised unit from its description (the family's init: the
+    /// reference's He fan-out convolutions, or PyTorch's defaults where the spec says so).
     pub fn init(spec: &UnitSpec, device: &B::Device) -> Self {
+        let (i, o, s) = (spec.in_width, spec.out_width, spec.stride);
         match spec.kind {
-            UnitKind::Stem => {
-                Unit::Stem(StemConfig::new(spec.in_width, spec.out_width).init(device))
-            }
-            UnitKind::BasicBlock => Unit::Block(
-                BasicBlockConfig::new(spec.in_width, spec.out_width)
-                    .with_stride(spec.stride)
+            UnitKind::Stem { kernel, max_pool } => Unit::Stem(
+                StemConfig::new(i, o)
+                    .with_kernel(kernel)
+                    .with_stride(s)
+                    .with_max_pool(max_pool)
                     .init(device),
             ),
+            UnitKind::BasicBlock => {
+                Unit::Block(BasicBlockConfig::new(i, o).with_stride(s).init(device))
+            }
+            UnitKind::Bottleneck { planes } => {
+                Unit::Bottleneck(BottleneckConfig::new(i, planes).with_stride(s).init(device))
+            }
+            UnitKind::VggConv { max_pool } => {
+                Unit::Vgg(VggConv::new(spec.init, i, o, max_pool, device))
+            }
         }
     }
 }
@@ -46,41 +63,83 @@ impl<B: FastOps> Unit<B> {
         match self {
             Unit::Stem(stem) => stem.forward(x),
             Unit::Block(block) => block.forward(x),
+            Unit::Bottleneck(block) => block.forward(x),
+            Unit::Vgg(unit) => unit.forward(x),
         }
     }
 }
 
-/// A CIFAR ResNet as an ordered list of units plus GAP + Linear.
-///
-/// The trainer runs it unit by unit ([`ResNet::forward_units`]) so that it can cut gradients
-/// after any unit; [`ResNet::forward`] runs it end to end.
+/// The primary network's classifier head.
 #[derive(Module, Debug)]
-pub struct ResNet<B: Backend> {
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one head per network; boxing would not pay"
+)]
+pub enum Head<B: Backend> {
+    /// GAP -> Linear.
+    Linear(ClassifierHead<B>),
+    /// VGG's pools and three Linear layers.
+    Vgg(VggHead<B>),
+}
+
+impl<B: Backend> Head<B> {
+    /// Builds a freshly initialised head from its description.
+    pub fn init(spec: &HeadSpec, device: &B::Device) -> Self {
+        match *spec {
+            HeadSpec::Linear { width, num_classes } => {
+                Head::Linear(ClassifierHeadConfig::new(width, num_classes).init(device))
+            }
+            HeadSpec::Vgg {
+                width,
+                hidden,
+                num_classes,
+                ..
+            } => Head::Vgg(VggHead::new(width, hidden, num_classes, device)),
+        }
+    }
+
+    /// # Shapes
+    /// - input: `[batch, width, H, W]` (the last unit's output)
+    /// - output: `[batch, num_classes]` (logits)
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        match self {
+            Head::Linear(h) => h.forward(x),
+            Head::Vgg(h) => h.forward(x),
+        }
+    }
+}
+
+/// A network as an ordered list of units plus its classifier head.
+///
+/// The trainer runs it unit by unit ([`Network::forward_units`]) so that it can cut gradients
+/// after any unit; [`Network::forward`] runs it end to end.
+#[derive(Module, Debug)]
+pub struct Network<B: Backend> {
     /// The units, in order.
     pub units: Vec<Unit<B>>,
     /// The primary classifier head.
-    pub head: ClassifierHead<B>,
+    pub head: Head<B>,
 }
 
 impl NetworkSpec {
     /// Builds the network with freshly initialised weights (the reference's initialisation),
     /// drawn now (see [`materialize`](super::materialize)).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
-        super::materialize(ResNet {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Network<B> {
+        super::materialize(Network {
             units: self.units.iter().map(|u| Unit::init(u, device)).collect(),
-            head: ClassifierHeadConfig::new(self.feature_width(), self.num_classes).init(device),
+            head: Head::init(&self.head, device),
         })
     }
 }
 
-impl<B: Backend> ResNet<B> {
+impl<B: Backend> Network<B> {
     /// Number of units.
     pub fn num_units(&self) -> usize {
         self.units.len()
     }
 }
 
-impl<B: FastOps> ResNet<B> {
+impl<B: FastOps> Network<B> {
     /// Runs units `range.start .. range.end` on `x`.
     ///
     /// # Shapes
@@ -120,11 +179,11 @@ mod tests {
 
     use super::*;
     use crate::nn::num_trainable_params;
-    use crate::{Arch, ResNetConfig};
+    use crate::{Arch, NetworkConfig};
 
     type B = Autodiff<Flex>;
 
-    fn net(config: ResNetConfig) -> (NetworkSpec, ResNet<B>) {
+    fn net(config: NetworkConfig) -> (NetworkSpec, Network<B>) {
         let spec = config.spec().expect("valid config");
         let net = spec.init::<B>(&Default::default());
         (spec, net)
@@ -135,7 +194,7 @@ mod tests {
         // PyTorch: sum(p.numel() for p in resnet32(class_num=10).parameters()) == 466906,
         // and 1730714 for resnet110 (BN running statistics are buffers, not parameters).
         for (arch, expected) in [(Arch::ResNet32, 466_906), (Arch::ResNet110, 1_730_714)] {
-            let (spec, net) = net(ResNetConfig::new(arch));
+            let (spec, net) = net(NetworkConfig::new(arch));
             assert_eq!(num_trainable_params(&net), expected, "{arch}");
             assert_eq!(spec.cost().params, expected as u64, "{arch}");
         }
@@ -143,14 +202,14 @@ mod tests {
 
     #[test]
     fn resnet32_forward_gives_logits_per_image() {
-        let (_, net) = net(ResNetConfig::new(Arch::ResNet32));
+        let (_, net) = net(NetworkConfig::new(Arch::ResNet32));
         let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Default, &Default::default());
         assert_eq!(net.forward(x).dims(), [2, 10]);
     }
 
     #[test]
     fn unit_by_unit_forward_equals_end_to_end() {
-        let (spec, net) = net(ResNetConfig::new(Arch::ResNet20).with_width_multiplier(0.25));
+        let (spec, net) = net(NetworkConfig::new(Arch::ResNet20).with_width_multiplier(0.25));
         let valid = net.valid();
         let device = Default::default();
         let x = Tensor::random([3, 3, 32, 32], Distribution::Default, &device);
@@ -165,7 +224,7 @@ mod tests {
 
     #[test]
     fn odd_input_sizes_follow_the_spec() {
-        let (spec, net) = net(ResNetConfig::new(Arch::ResNet20)
+        let (spec, net) = net(NetworkConfig::new(Arch::ResNet20)
             .with_width_multiplier(0.25)
             .with_image_size(28)
             .with_num_classes(7));
@@ -182,9 +241,12 @@ mod tests {
 
     #[test]
     fn clones_of_a_new_network_are_equal() {
-        let (_, net) = net(ResNetConfig::new(Arch::ResNet20).with_width_multiplier(0.25));
+        let (_, net) = net(NetworkConfig::new(Arch::ResNet20).with_width_multiplier(0.25));
         let copy = net.clone();
-        let w = |n: &ResNet<B>| n.head.linear.weight.val().into_data();
+        let w = |n: &Network<B>| match &n.head {
+            Head::Linear(h) => h.linear.weight.val().into_data(),
+            Head::Vgg(h) => h.fc3.weight.val().into_data(),
+        };
         assert_eq!(w(&net), w(&copy));
         let Unit::Stem(a) = &net.units[0] else {
             panic!("stem")
@@ -200,7 +262,7 @@ mod tests {
 
     #[test]
     fn initialisation_follows_the_reference() {
-        let (_, net) = net(ResNetConfig::new(Arch::ResNet20));
+        let (_, net) = net(NetworkConfig::new(Arch::ResNet20));
         let Unit::Block(block) = &net.units[9] else {
             panic!("unit 9 is a block")
         };
