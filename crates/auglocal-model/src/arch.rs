@@ -21,6 +21,9 @@ pub enum Family {
     ImageNetResNet,
     /// VGG with BatchNorm: conv3x3 + BN + ReLU units between 2x2 max-pools, a 3-layer MLP head.
     Vgg,
+    /// A library user's own network ([`crate::CustomNetworkConfig`]): units the planner knows
+    /// from a dry forward pass, auglocal's linear head.
+    Custom,
 }
 
 /// A network architecture.
@@ -55,6 +58,10 @@ pub enum Arch {
     Vgg16,
     /// VGG-19 (BN): 16 conv units.
     Vgg19,
+    /// A library user's own network, described by [`crate::CustomNetworkConfig::spec`]; not in
+    /// [`Arch::ALL`], not parsed from the command line, and [`crate::NetworkConfig`] cannot
+    /// lay it out.
+    Custom,
 }
 
 impl Arch {
@@ -93,6 +100,7 @@ impl Arch {
             Arch::Vgg13 => "vgg13",
             Arch::Vgg16 => "vgg16",
             Arch::Vgg19 => "vgg19",
+            Arch::Custom => "custom",
         }
     }
 
@@ -108,14 +116,16 @@ impl Arch {
             | Arch::ResNet101
             | Arch::ResNet152 => Family::ImageNetResNet,
             Arch::Vgg11 | Arch::Vgg13 | Arch::Vgg16 | Arch::Vgg19 => Family::Vgg,
+            Arch::Custom => Family::Custom,
         }
     }
 
-    /// Side of the images the family is built for: 32 for the CIFAR ResNets, 224 for the
-    /// ImageNet families. Any size the network's pools and strides allow works.
+    /// Side of the images the family is built for: 32 for the CIFAR ResNets (and for a custom
+    /// network, whose size is the one it was described at), 224 for the ImageNet families. Any
+    /// size the network's pools and strides allow works.
     pub fn default_image_size(self) -> usize {
         match self.family() {
-            Family::CifarResNet => 32,
+            Family::CifarResNet | Family::Custom => 32,
             Family::ImageNetResNet | Family::Vgg => 224,
         }
     }

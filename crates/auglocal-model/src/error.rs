@@ -53,4 +53,22 @@ pub enum ModelError {
         /// The smallest side it takes.
         min: usize,
     },
+    /// [`crate::Arch::Custom`] given to [`crate::NetworkConfig`], which lays out only
+    /// auglocal's own families.
+    #[error(
+        "a custom network is described from its own units with CustomNetworkConfig::spec, not \
+         laid out by NetworkConfig"
+    )]
+    CustomLayout,
+    /// A custom network's units, probed with one example input, cannot be planned.
+    #[error("custom network, unit {index}: {message}")]
+    CustomUnit {
+        /// The unit, from 0.
+        index: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A custom network without units.
+    #[error("a custom network needs at least one unit")]
+    NoUnits,
 }

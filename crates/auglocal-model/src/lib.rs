@@ -6,7 +6,9 @@
 //!   counts, with no tensors. Each [`Family`] is one file of [`family`]: the CIFAR ResNets, the
 //!   ImageNet ResNets (BasicBlock and Bottleneck) and VGG with BatchNorm;
 //! - **Burn modules** ([`nn`]): [`nn::Network`] and its units, built by [`NetworkSpec::init`]
-//!   and runnable unit by unit.
+//!   and runnable unit by unit;
+//! - **your own network**: any Burn modules implementing [`LocalUnit`], described for the
+//!   planner by one dry forward pass ([`CustomNetworkConfig::spec`]).
 //!
 //! ```
 //! use auglocal_model::{Arch, NetworkConfig};
@@ -22,6 +24,7 @@
 
 mod arch;
 pub mod cost;
+mod custom;
 mod error;
 pub mod family;
 pub mod nn;
@@ -29,6 +32,7 @@ mod spec;
 
 pub use arch::{Arch, Family};
 pub use cost::Cost;
+pub use custom::{CustomNetworkConfig, LocalUnit};
 pub use error::ModelError;
 pub use spec::{
     AuxHeadStyle, BOTTLENECK_EXPANSION, HeadSpec, Init, LocalStyle, MAX_CHANNELS, MAX_CLASSES,

@@ -60,6 +60,14 @@ pub enum UnitKind {
         /// Whether a 2x2/2 max-pool comes first.
         max_pool: bool,
     },
+    /// A unit of a library user's own network ([`crate::CustomNetworkConfig`]): the planner
+    /// knows its widths and sizes from a dry forward pass and its parameter count, nothing of
+    /// what it computes (its multiply-adds count as 0). AugLocal's aux nets stand a BasicBlock
+    /// in for it ([`UnitSpec::aux_block`]).
+    Custom {
+        /// Its parameters.
+        params: u64,
+    },
 }
 
 /// How a unit's weights are drawn.
@@ -108,7 +116,7 @@ impl UnitKind {
                     conv
                 }
             }
-            UnitKind::BasicBlock | UnitKind::Bottleneck { .. } => {
+            UnitKind::BasicBlock | UnitKind::Bottleneck { .. } | UnitKind::Custom { .. } => {
                 cost::conv_out_size(in_size, stride)
             }
             UnitKind::VggConv { max_pool } => {
@@ -167,6 +175,8 @@ impl UnitSpec {
             UnitKind::BasicBlock => cost::basic_block_activations(i, o, s, n),
             UnitKind::Bottleneck { planes } => cost::bottleneck_activations(i, planes, s, n),
             UnitKind::VggConv { max_pool } => cost::vgg_conv_activations(i, o, max_pool, n),
+            // What it keeps is its own business; its output at least.
+            UnitKind::Custom { .. } => (o * self.out_size * self.out_size) as u64,
         }
     }
 
@@ -182,6 +192,7 @@ impl UnitSpec {
             UnitKind::VggConv { .. } => {
                 cost::conv2d_biased(i, o, 3, self.out_size) + cost::batch_norm(o)
             }
+            UnitKind::Custom { params } => Cost { params, macs: 0 },
         }
     }
 
@@ -190,17 +201,20 @@ impl UnitSpec {
     /// (or a stem) becomes a block of the network's own type (a BasicBlock for a stem), with
     /// stride 2 while the aux net's resolution is above this unit's (one halving per block at
     /// most). A VGG unit becomes a VGG unit that max-pools when the width changes, as the
-    /// reference builds its VGG aux nets; its weights keep PyTorch's default init there.
+    /// reference builds its VGG aux nets; its weights keep PyTorch's default init there. A
+    /// custom unit becomes a BasicBlock, as a stem does.
     pub fn aux_block(&self, in_width: usize, in_size: usize) -> UnitSpec {
         let stride = if in_size > self.out_size { 2 } else { 1 };
         match self.kind {
-            UnitKind::Stem { .. } | UnitKind::BasicBlock => UnitSpec::new(
-                UnitKind::BasicBlock,
-                in_width,
-                self.out_width,
-                stride,
-                in_size,
-            ),
+            UnitKind::Stem { .. } | UnitKind::BasicBlock | UnitKind::Custom { .. } => {
+                UnitSpec::new(
+                    UnitKind::BasicBlock,
+                    in_width,
+                    self.out_width,
+                    stride,
+                    in_size,
+                )
+            }
             UnitKind::Bottleneck { planes } => {
                 UnitSpec::new(self.kind, in_width, planes, stride, in_size)
             }
@@ -393,7 +407,7 @@ impl NetworkConfig {
                 size: self.image_size,
             });
         }
-        let layout = crate::family::layout(self);
+        let layout = crate::family::layout(self).ok_or(ModelError::CustomLayout)?;
         let min = crate::family::min_image_size(self.arch);
         if self.image_size < min {
             return Err(ModelError::ImageTooSmall {

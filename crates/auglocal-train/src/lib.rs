@@ -35,6 +35,6 @@ pub use run::Run;
 pub use rundir::{read_config, read_metrics, read_plan};
 pub use schedule::{Schedule, WARMUP_EPOCHS, scaled_warmup};
 pub use trainer::{
-    EpochTraining, Evaluation, ModuleOptimizer, OptimizerRecord, StepStats, Trainer, evaluate,
-    sgd_config,
+    EpochTraining, Evaluation, ModuleOptimizer, OptimizerRecord, StepStats, TrainUnit, Trainer,
+    evaluate, sgd_config,
 };

@@ -1,11 +1,17 @@
 //! The network cut into gradient-isolated modules, each with what trains it.
+//!
+//! Generic over the type of the primary network's units, `U`: auglocal's own [`Unit`] by
+//! default, or any [`LocalUnit`] of a library user's ([`LocalNetwork::from_units`]).
 
 use auglocal_aux::{AuxNet, Plan};
 use auglocal_kernels::FastOps;
-use auglocal_model::nn::{Head, Network, Unit};
+use auglocal_model::LocalUnit;
+use auglocal_model::nn::{Head, Network, Unit, materialize};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::{Int, Tensor, backend::Backend};
+
+use crate::TrainError;
 
 /// What turns a module's output into logits.
 #[derive(Module, Debug)]
@@ -23,14 +29,14 @@ pub enum Output<B: Backend> {
 /// One gradient-isolated module: its units of the primary network and its aux net, or the
 /// primary head for the last module.
 #[derive(Module, Debug)]
-pub struct LocalModule<B: Backend> {
+pub struct LocalModule<B: Backend, U: Module<B> = Unit<B>> {
     /// Units of the primary network, in order.
-    pub units: Vec<Unit<B>>,
+    pub units: Vec<U>,
     /// Its aux net, or the primary head.
     pub output: Output<B>,
 }
 
-impl<B: FastOps> LocalModule<B> {
+impl<B: FastOps, U: LocalUnit<B>> LocalModule<B, U> {
     /// Runs the module's units.
     ///
     /// # Shapes
@@ -77,9 +83,9 @@ impl<B: FastOps> LocalModule<B> {
 
 /// The whole network as gradient-isolated modules.
 #[derive(Module, Debug)]
-pub struct LocalNetwork<B: Backend> {
+pub struct LocalNetwork<B: Backend, U: Module<B> = Unit<B>> {
     /// The modules, in order; the last holds the primary head.
-    pub modules: Vec<LocalModule<B>>,
+    pub modules: Vec<LocalModule<B, U>>,
 }
 
 impl<B: Backend> LocalNetwork<B> {
@@ -90,8 +96,54 @@ impl<B: Backend> LocalNetwork<B> {
     /// If the plan is not for this network (unit counts differ) or `aux_nets` does not hold
     /// one net per isolation point.
     pub fn new(network: Network<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {
+        Self::cut(network.units, network.head, plan, aux_nets)
+    }
+
+    /// Builds the network and its aux nets with fresh weights.
+    pub fn init(plan: &Plan, device: &B::Device) -> Self {
+        Self::new(plan.network.init(device), plan, plan.init_aux_nets(device))
+    }
+}
+
+impl<B: Backend, U: Module<B>> LocalNetwork<B, U> {
+    /// Cuts a library user's own units as `plan` says (a plan of the
+    /// [`NetworkSpec`](auglocal_model::NetworkSpec) that
+    /// [`CustomNetworkConfig::spec`](auglocal_model::CustomNetworkConfig::spec) probed from
+    /// them), with a fresh primary head (GAP -> Linear) and fresh aux nets, drawn now. The
+    /// units keep their weights.
+    pub fn from_units(units: Vec<U>, plan: &Plan, device: &B::Device) -> Result<Self, TrainError> {
+        if units.len() != plan.network.num_units() {
+            return Err(TrainError::Config(format!(
+                "{} units given for a plan of {} units",
+                units.len(),
+                plan.network.num_units()
+            )));
+        }
+        let head = materialize(Head::init(&plan.network.head, device));
+        Ok(Self::cut(units, head, plan, plan.init_aux_nets(device)))
+    }
+
+    /// The primary network back from its modules: the units in order, and the primary head.
+    ///
+    /// # Panics
+    /// If the last module does not hold the primary head (only a hand-assembled network can
+    /// lack it).
+    pub fn into_parts(self) -> (Vec<U>, Head<B>) {
+        let mut units = Vec::new();
+        let mut head = None;
+        for module in self.modules {
+            units.extend(module.units);
+            head = match module.output {
+                Output::Head(h) => Some(h),
+                Output::Aux(_) => None,
+            };
+        }
+        (units, head.expect("the last module holds the primary head"))
+    }
+
+    fn cut(units: Vec<U>, head: Head<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {
         assert_eq!(
-            network.units.len(),
+            units.len(),
             plan.network.num_units(),
             "plan of another network"
         );
@@ -100,9 +152,9 @@ impl<B: Backend> LocalNetwork<B> {
             plan.num_modules() - 1,
             "one aux net per isolation point"
         );
-        let mut units = network.units.into_iter();
+        let mut units = units.into_iter();
         let mut aux = aux_nets.into_iter();
-        let mut head = Some(network.head);
+        let mut head = Some(head);
         let modules = plan
             .modules
             .iter()
@@ -116,14 +168,9 @@ impl<B: Backend> LocalNetwork<B> {
             .collect();
         Self { modules }
     }
-
-    /// Builds the network and its aux nets with fresh weights.
-    pub fn init(plan: &Plan, device: &B::Device) -> Self {
-        Self::new(plan.network.init(device), plan, plan.init_aux_nets(device))
-    }
 }
 
-impl<B: FastOps> LocalNetwork<B> {
+impl<B: FastOps, U: LocalUnit<B>> LocalNetwork<B, U> {
     /// Every module's local loss on one batch, without stepping: the forward pass of
     /// [`Trainer::step`](crate::Trainer::step). With `isolate`, each module's output is
     /// detached before the next module, as in training; without it gradients flow back

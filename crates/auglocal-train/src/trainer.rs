@@ -7,6 +7,9 @@ use std::time::Instant;
 use auglocal_aux::Plan;
 use auglocal_data::Loader;
 use auglocal_kernels::{FastOps, FastOpsAutodiff};
+use auglocal_model::LocalUnit;
+use auglocal_model::nn::Unit;
+use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -20,11 +23,30 @@ use crate::local::{LocalModule, LocalNetwork};
 use crate::progress::Progress;
 
 /// The optimiser of one module: SGD over its units and its aux net (or head).
-pub type ModuleOptimizer<B> =
-    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, LocalModule<B>, B>;
+pub type ModuleOptimizer<B, U = Unit<B>> =
+    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, LocalModule<B, U>, B>;
 
 /// The saved state of one module's optimiser.
-pub type OptimizerRecord<B> = <ModuleOptimizer<B> as Optimizer<LocalModule<B>, B>>::Record;
+pub type OptimizerRecord<B, U = Unit<B>> =
+    <ModuleOptimizer<B, U> as Optimizer<LocalModule<B, U>, B>>::Record;
+
+/// A unit type the trainer trains: a [`LocalUnit`] on the autodiff backend whose inference
+/// copy (`AutodiffModule::valid`, what evaluation runs) is one on the inner backend. Every
+/// `#[derive(Module)]` struct with a [`LocalUnit`] impl for all backends is one.
+pub trait TrainUnit<B: AutodiffBackend>:
+    LocalUnit<B>
+    + ModuleDisplay
+    + AutodiffModule<B, InnerModule: LocalUnit<B::InnerBackend> + ModuleDisplay>
+{
+}
+
+impl<B, U> TrainUnit<B> for U
+where
+    B: AutodiffBackend,
+    U: LocalUnit<B> + ModuleDisplay + AutodiffModule<B>,
+    U::InnerModule: LocalUnit<B::InnerBackend> + ModuleDisplay,
+{
+}
 
 /// SGD as the reference: Nesterov momentum without dampening, coupled L2 weight decay on every
 /// parameter.
@@ -63,17 +85,47 @@ impl StepStats {
     }
 }
 
-/// A network cut into modules, with one optimiser per module.
-pub struct Trainer<B: AutodiffBackend> {
-    network: LocalNetwork<B>,
-    optimizers: Vec<ModuleOptimizer<B>>,
+/// A network cut into modules, with one optimiser per module. `U` is the type of the primary
+/// network's units: auglocal's own, or a library user's ([`Trainer::from_units`]).
+pub struct Trainer<
+    B: AutodiffBackend,
+    U: AutodiffModule<B, InnerModule: ModuleDisplay> + ModuleDisplay = Unit<B>,
+> {
+    network: LocalNetwork<B, U>,
+    optimizers: Vec<ModuleOptimizer<B, U>>,
     loss: CrossEntropyLoss<B>,
     input_shape: Option<[usize; 3]>,
 }
 
 impl<B: FastOpsAutodiff> Trainer<B> {
+    /// Builds the network and aux nets of `plan` with fresh weights, seeded.
+    pub fn init(plan: &Plan, sgd: &SgdConfig, seed: u64, device: &B::Device) -> Self {
+        B::seed(device, seed);
+        Self::new(LocalNetwork::init(plan, device), sgd, device)
+            .with_input_shape(plan.network.input_shape())
+    }
+}
+
+impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
+    /// Trains a library user's own units as `plan` cuts them (see
+    /// [`LocalNetwork::from_units`]): the units keep their weights; the primary head and the
+    /// aux nets are drawn now, after seeding the backend with `seed`.
+    pub fn from_units(
+        units: Vec<U>,
+        plan: &Plan,
+        sgd: &SgdConfig,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self, TrainError> {
+        B::seed(device, seed);
+        Ok(
+            Self::new(LocalNetwork::from_units(units, plan, device)?, sgd, device)
+                .with_input_shape(plan.network.input_shape()),
+        )
+    }
+
     /// A trainer for `network`, with a fresh optimiser per module.
-    pub fn new(network: LocalNetwork<B>, sgd: &SgdConfig, device: &B::Device) -> Self {
+    pub fn new(network: LocalNetwork<B, U>, sgd: &SgdConfig, device: &B::Device) -> Self {
         let optimizers = network.modules.iter().map(|_| sgd.init()).collect();
         Self {
             network,
@@ -81,13 +133,6 @@ impl<B: FastOpsAutodiff> Trainer<B> {
             loss: CrossEntropyLossConfig::new().init(device),
             input_shape: None,
         }
-    }
-
-    /// Builds the network and aux nets of `plan` with fresh weights, seeded.
-    pub fn init(plan: &Plan, sgd: &SgdConfig, seed: u64, device: &B::Device) -> Self {
-        B::seed(device, seed);
-        Self::new(LocalNetwork::init(plan, device), sgd, device)
-            .with_input_shape(plan.network.input_shape())
     }
 
     /// Refuses batches whose images are not `[channels, size, size]` (a trainer built from a
@@ -100,8 +145,14 @@ impl<B: FastOpsAutodiff> Trainer<B> {
     }
 
     /// The network.
-    pub fn network(&self) -> &LocalNetwork<B> {
+    pub fn network(&self) -> &LocalNetwork<B, U> {
         &self.network
+    }
+
+    /// The trained network (its units back as their own type with
+    /// [`LocalNetwork::into_parts`]).
+    pub fn into_network(self) -> LocalNetwork<B, U> {
+        self.network
     }
 
     /// The loss every module trains on (cross-entropy).
@@ -110,7 +161,7 @@ impl<B: FastOpsAutodiff> Trainer<B> {
     }
 
     /// The optimisers' states, one per module.
-    pub fn optimizer_records(&self) -> Vec<OptimizerRecord<B>> {
+    pub fn optimizer_records(&self) -> Vec<OptimizerRecord<B, U>> {
         self.optimizers.iter().map(Optimizer::to_record).collect()
     }
 
@@ -118,8 +169,8 @@ impl<B: FastOpsAutodiff> Trainer<B> {
     /// or a list of states whose module count is not this trainer's.
     pub fn restore(
         &mut self,
-        network: LocalNetwork<B>,
-        records: Vec<OptimizerRecord<B>>,
+        network: LocalNetwork<B, U>,
+        records: Vec<OptimizerRecord<B, U>>,
     ) -> Result<(), TrainError> {
         let modules = self.optimizers.len();
         if network.modules.len() != modules || records.len() != modules {
@@ -307,8 +358,8 @@ pub struct EpochTraining {
 
 /// Accuracy of the primary network (and optionally of every aux head) with BatchNorm in
 /// inference mode, over `batches` (made on the inner, non-autodiff backend).
-pub fn evaluate<B: FastOps>(
-    network: &LocalNetwork<B>,
+pub fn evaluate<B: FastOps, U: LocalUnit<B>>(
+    network: &LocalNetwork<B, U>,
     batches: impl Iterator<Item = Result<auglocal_data::ImageBatch<B>, auglocal_data::DataError>>,
     aux: bool,
 ) -> Result<Evaluation, TrainError> {

@@ -5,11 +5,10 @@
 mod common;
 
 use auglocal_aux::{LocalConfig, Plan, Rule};
-use auglocal_model::nn::num_trainable_params;
 use auglocal_model::{Arch, NetworkConfig};
 use auglocal_train::{LocalNetwork, TrainError, Trainer, sgd_config};
 use burn::tensor::Tensor;
-use common::{B, batches, seeded, tensors};
+use common::{B, assert_counts_match_plan, batches, seeded, tensors};
 
 fn plan(arch: Arch, rule: Rule) -> Plan {
     let network = NetworkConfig::new(arch)
@@ -27,17 +26,7 @@ fn trains(arch: Arch, rule: Rule) {
     let plan = plan(arch, rule);
     let device = Default::default();
     let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 3, &device);
-    let counted: usize = trainer
-        .network()
-        .modules
-        .iter()
-        .map(num_trainable_params)
-        .sum();
-    assert_eq!(
-        counted as u64,
-        plan.totals.backbone.params + plan.totals.aux.params,
-        "{arch} {rule}: instantiated parameters"
-    );
+    assert_counts_match_plan(trainer.network(), &plan, &format!("{arch} {rule}"));
     let before = tensors(trainer.network());
     for (images, targets) in batches(2, 8) {
         let stats = trainer.step(images, targets, 0.05).expect("a step");

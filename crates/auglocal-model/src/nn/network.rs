@@ -32,6 +32,10 @@ pub enum Unit<B: Backend> {
 impl<B: Backend> Unit<B> {
     /// Builds a freshly initialised unit from its description (the family's init: the
     /// reference's He fan-out convolutions, or PyTorch's defaults where the spec says so).
+    ///
+    /// # Panics
+    /// On a [`UnitKind::Custom`] unit: its owner builds it (a custom network's aux nets hold
+    /// BasicBlocks only, [`UnitSpec::aux_block`]).
     pub fn init(spec: &UnitSpec, device: &B::Device) -> Self {
         let (i, o, s) = (spec.in_width, spec.out_width, spec.stride);
         match spec.kind {
@@ -51,6 +55,9 @@ impl<B: Backend> Unit<B> {
             UnitKind::VggConv { max_pool } => {
                 Unit::Vgg(VggConv::new(spec.init, i, o, max_pool, device))
             }
+            UnitKind::Custom { .. } => {
+                panic!("a custom unit is built by its owner, not from its description")
+            }
         }
     }
 }
@@ -66,6 +73,12 @@ impl<B: FastOps> Unit<B> {
             Unit::Bottleneck(block) => block.forward(x),
             Unit::Vgg(unit) => unit.forward(x),
         }
+    }
+}
+
+impl<B: FastOps> crate::LocalUnit<B> for Unit<B> {
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        Unit::forward(self, x)
     }
 }
 

@@ -37,7 +37,7 @@ struct AuxNetV2<B: Backend> {
 }
 
 /// Today's record of a network recorded by format 1 or 2.
-pub(crate) fn upgrade<B: Backend>(old: LocalNetworkV2Record<B>) -> LocalNetworkRecord<B> {
+pub(crate) fn upgrade<B: Backend>(old: LocalNetworkV2Record<B>) -> LocalNetworkRecord<B, Unit<B>> {
     LocalNetworkRecord {
         modules: old
             .modules

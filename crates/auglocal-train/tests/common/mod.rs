@@ -160,3 +160,22 @@ pub fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         })
         .fold(0.0, f32::max)
 }
+
+/// Asserts that `network`'s modules hold exactly the trainable parameters `plan` counts
+/// (backbone and aux nets).
+pub fn assert_counts_match_plan<U: Module<B> + burn::module::ModuleDisplay>(
+    network: &auglocal_train::LocalNetwork<B, U>,
+    plan: &Plan,
+    what: &str,
+) {
+    let counted: usize = network
+        .modules
+        .iter()
+        .map(auglocal_model::nn::num_trainable_params)
+        .sum();
+    assert_eq!(
+        counted as u64,
+        plan.totals.backbone.params + plan.totals.aux.params,
+        "{what}: the plan counts what was built"
+    );
+}
