@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::spec::{AuxHeadStyle, HeadSpec, LocalStyle, UnitKind, UnitSpec};
-use crate::{Arch, MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE, ModelError, NetworkSpec};
+use crate::{Arch, MAX_CHANNELS, MAX_IMAGE_SIZE, ModelError, NetworkSpec};
 
 /// A unit of a network that local learning may cut after: a Burn module from one feature map
 /// to the next. auglocal's own units implement it, and so can any module of yours.
@@ -78,14 +78,7 @@ impl CustomNetworkConfig {
         U::InnerModule: LocalUnit<B::InnerBackend>,
     {
         let [channels, height, width] = self.input_shape;
-        if self.num_classes < 2 {
-            return Err(ModelError::TooFewClasses(self.num_classes));
-        }
-        if self.num_classes > MAX_CLASSES {
-            return Err(ModelError::TooManyClasses {
-                got: self.num_classes,
-            });
-        }
+        crate::spec::check_classes(self.num_classes)?;
         if height != width
             || !(1..=MAX_CHANNELS).contains(&channels)
             || !(1..=MAX_IMAGE_SIZE).contains(&height)

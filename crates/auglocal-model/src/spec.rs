@@ -385,14 +385,7 @@ impl NetworkConfig {
     /// [`MAX_IMAGE_SIZE`]), so that parameter and multiply-add counts cannot overflow; an
     /// image too small for the network's pools is an error naming the smallest size.
     pub fn spec(&self) -> Result<NetworkSpec, ModelError> {
-        if self.num_classes < 2 {
-            return Err(ModelError::TooFewClasses(self.num_classes));
-        }
-        if self.num_classes > MAX_CLASSES {
-            return Err(ModelError::TooManyClasses {
-                got: self.num_classes,
-            });
-        }
+        check_classes(self.num_classes)?;
         if !(self.width_multiplier.is_finite()
             && self.width_multiplier > 0.0
             && self.width_multiplier <= MAX_WIDTH_MULTIPLIER)
@@ -427,6 +420,17 @@ impl NetworkConfig {
             local: layout.local,
         })
     }
+}
+
+/// Refuses fewer than 2 or more than [`MAX_CLASSES`] classes.
+pub(crate) fn check_classes(num_classes: usize) -> Result<(), ModelError> {
+    if num_classes < 2 {
+        return Err(ModelError::TooFewClasses(num_classes));
+    }
+    if num_classes > MAX_CLASSES {
+        return Err(ModelError::TooManyClasses { got: num_classes });
+    }
+    Ok(())
 }
 
 /// A width times the multiplier, rounded, at least 1.
