@@ -9,7 +9,8 @@
 //! - [`ImageSet`]: a whole set in one contiguous u8 buffer; [`ImageSource`]: anything that
 //!   loads image `i` (sets, lazily decoded folders, the [`Synthetic`] set).
 //! - [`Augment`] and [`Pipeline`]: pad + crop + flip, random-resized crop, resize + centre
-//!   crop, grey to RGB, 28 -> 32 canvas, normalisation, with per-image seeded randomness.
+//!   crop, grey to RGB, 28 -> 32 canvas, normalisation, with per-image seeded randomness;
+//!   [`Preprocess`]: any image file to a trained network's input (inference).
 //! - [`ImageBatcher`] (a Burn `Batcher`) and [`Loader`]: batches in a reproducible order, made
 //!   on worker threads.
 //! - [`registry`]: data sets by name ([`DatasetName`]), found in `--data-dir`, `data/<name>` or
@@ -24,6 +25,7 @@ mod image;
 #[cfg(feature = "burn")]
 mod loader;
 mod pipeline;
+mod preprocess;
 pub mod registry;
 mod source;
 mod synthetic;
@@ -37,6 +39,7 @@ pub use image::{ImageSet, ImageShape, Sample};
 #[cfg(feature = "burn")]
 pub use loader::{Batches, Loader, LoaderConfig};
 pub use pipeline::{Normalize, Pipeline};
+pub use preprocess::Preprocess;
 pub use registry::{Data, DataConfig, DatasetName, Split};
 #[cfg(feature = "burn")]
 pub use source::SourceDataset;

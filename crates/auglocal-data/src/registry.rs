@@ -14,7 +14,7 @@ use crate::formats::{idx, stl10, svhn};
 use crate::source::{First, ImageSource};
 use crate::synthetic::Synthetic;
 use crate::transform::Padding;
-use crate::{DataError, ImageShape, Normalize, Pipeline};
+use crate::{DataError, ImageShape, Normalize, Pipeline, Preprocess};
 
 /// Where Debian's `dataset-fashion-mnist` package installs the data.
 pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
@@ -88,6 +88,18 @@ impl DatasetName {
             }
             DatasetName::Stl10 => Some(ImageShape::new(3, 96, 96)),
             DatasetName::FashionMnist | DatasetName::Mnist => Some(ImageShape::new(1, 28, 28)),
+            DatasetName::Imagenet | DatasetName::Synthetic => None,
+        }
+    }
+
+    /// The names of the classes by label, for the data sets whose classes are fixed.
+    pub fn class_names(self) -> Option<&'static [&'static str]> {
+        match self {
+            DatasetName::FashionMnist => Some(&FASHION_MNIST_CLASSES),
+            DatasetName::Mnist | DatasetName::Svhn => Some(&DIGITS),
+            DatasetName::Cifar10 => Some(&CIFAR10_CLASSES),
+            DatasetName::Cifar100 => Some(&CIFAR100_CLASSES),
+            DatasetName::Stl10 => Some(&STL10_CLASSES),
             DatasetName::Imagenet | DatasetName::Synthetic => None,
         }
     }
@@ -207,6 +219,54 @@ impl FromStr for DatasetName {
     }
 }
 
+/// Fashion-MNIST's classes (Zalando's labels, in label order).
+const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+/// MNIST's and SVHN's (SVHN's label 10 is read as the digit 0).
+const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+/// CIFAR-10's (`batches.meta.txt`).
+const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+/// CIFAR-100's fine labels (`fine_label_names.txt`, alphabetical).
+const CIFAR100_CLASSES: [&str; 100] = [
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom",
+    "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road",
+    "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake",
+    "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle",
+    "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+];
+/// STL-10's (`class_names.txt`).
+const STL10_CLASSES: [&str; 10] = [
+    "airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck",
+];
+
 /// What to open.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataConfig {
@@ -230,6 +290,63 @@ impl DataConfig {
             image_size,
             synthetic_len: (5_000, 1_000),
         }
+    }
+
+    /// The evaluation pipeline of a network taking `image_size` images: grey repeated to RGB,
+    /// smaller stored images centred on a canvas of the network's side, the data set's
+    /// deterministic resize and normalisation.
+    pub fn test_pipeline(&self) -> Pipeline {
+        self.pipeline(self.dataset.eval_augment(self.image_size))
+    }
+
+    /// The training pipeline: as [`DataConfig::test_pipeline`], with the training augmentation.
+    pub fn train_pipeline(&self) -> Pipeline {
+        self.pipeline(self.dataset.train_augment(self.image_size))
+    }
+
+    fn pipeline(&self, augment: Augment) -> Pipeline {
+        let size = self.image_size;
+        let canvas = self
+            .dataset
+            .native_shape()
+            .filter(|s| s.height < size || s.width < size)
+            .map(|_| size);
+        Pipeline {
+            channels: 3,
+            canvas,
+            augment,
+            normalize: self.dataset.normalize(),
+        }
+    }
+
+    /// How any image file becomes what a network trained on this data set takes: the test
+    /// pipeline, after bringing the image to the stored images' shape.
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            stored: self.dataset.native_shape(),
+            pipeline: self.test_pipeline(),
+            image_size: self.image_size,
+        }
+    }
+
+    /// The names of the classes, by label: the data set's own, or for image folders the
+    /// class folders of the training root (which must then be found); `None` for the
+    /// synthetic set.
+    pub fn class_names(&self) -> Result<Option<Vec<String>>, DataError> {
+        if let Some(names) = self.dataset.class_names() {
+            return Ok(Some(names.iter().map(|n| n.to_string()).collect()));
+        }
+        if self.dataset != DatasetName::Imagenet {
+            return Ok(None);
+        }
+        let files = locate(self.dataset, self.data_dir.as_deref())?;
+        let train = files.paths(Split::Train).ok_or_else(|| {
+            DataError::Config(format!(
+                "{}: the training split of imagenet is incomplete",
+                files.dir.display()
+            ))
+        })?;
+        Ok(Some(ImageFolder::list_classes(&train[0])?))
     }
 }
 
@@ -286,16 +403,6 @@ impl Data {
             }
         };
         let num_classes = train.num_classes();
-        let canvas = name
-            .native_shape()
-            .filter(|s| s.height < size || s.width < size)
-            .map(|_| size);
-        let pipeline = |augment| Pipeline {
-            channels: 3,
-            canvas,
-            augment,
-            normalize: name.normalize(),
-        };
         Ok(Data {
             dataset: name,
             location,
@@ -303,8 +410,8 @@ impl Data {
             image_shape: ImageShape::new(3, size, size),
             train,
             test,
-            train_pipeline: pipeline(name.train_augment(size)),
-            test_pipeline: pipeline(name.eval_augment(size)),
+            train_pipeline: config.train_pipeline(),
+            test_pipeline: config.test_pipeline(),
         })
     }
 
@@ -494,6 +601,22 @@ pub fn locate(name: DatasetName, data_dir: Option<&Path>) -> Result<Located, Dat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_names_cover_every_label() {
+        for name in DatasetName::ALL {
+            let Some(names) = name.class_names() else {
+                continue;
+            };
+            let expected = if name == DatasetName::Cifar100 { 100 } else { 10 };
+            assert_eq!(names.len(), expected, "{name}");
+            let mut unique = names.to_vec();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{name}: names repeat");
+        }
+        assert_eq!(DatasetName::FashionMnist.class_names().map(|n| n[9]), Some("Ankle boot"));
+    }
 
     #[test]
     fn names_parse_and_unknown_names_list_the_known_ones() {

@@ -52,6 +52,29 @@ pub fn repeat_channels(sample: Sample, channels: usize) -> Sample {
     }
 }
 
+/// RGB to grey by ITU-R 601 luma, `(299 R + 587 G + 114 B) / 1000` rounded (PIL's
+/// `convert("L")`); three equal channels give that channel exactly. Other channel counts are
+/// returned as they are.
+pub fn to_grey(sample: &Sample) -> Sample {
+    if sample.shape.channels != 3 {
+        return sample.clone();
+    }
+    let plane = sample.shape.height * sample.shape.width;
+    let (r, rest) = sample.pixels.split_at(plane);
+    let (g, b) = rest.split_at(plane);
+    let pixels = r
+        .iter()
+        .zip(g)
+        .zip(b)
+        .map(|((&r, &g), &b)| ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8)
+        .collect();
+    Sample {
+        pixels,
+        shape: ImageShape::new(1, sample.shape.height, sample.shape.width),
+        label: sample.label,
+    }
+}
+
 /// Centres the image on a `size x size` zero canvas (28 -> 32 pads 2 on each side); an image
 /// already that large is returned as is.
 pub fn center_on_canvas(sample: Sample, size: usize) -> Sample {
@@ -206,6 +229,20 @@ mod tests {
             shape: ImageShape::new(channels, h, w),
             label: 0,
         }
+    }
+
+    #[test]
+    fn grey_is_luma_and_exact_on_grey_pixels() {
+        let rgb = Sample {
+            pixels: vec![255, 0, 77, /* G */ 0, 255, 77, /* B */ 0, 0, 77],
+            shape: ImageShape::new(3, 1, 3),
+            label: 2,
+        };
+        let grey = to_grey(&rgb);
+        assert_eq!(grey.shape, ImageShape::new(1, 1, 3));
+        // PIL: Image.new("RGB", (1, 1), (255, 0, 0)).convert("L") is 76; green 150.
+        assert_eq!(grey.pixels, vec![76, 150, 77]);
+        assert_eq!(grey.label, 2);
     }
 
     #[test]

@@ -8,7 +8,12 @@
 //! - **Burn modules** ([`nn`]): [`nn::Network`] and its units, built by [`NetworkSpec::init`]
 //!   and runnable unit by unit;
 //! - **your own network**: any Burn modules implementing [`LocalUnit`], described for the
-//!   planner by one dry forward pass ([`CustomNetworkConfig::spec`]).
+//!   planner by one dry forward pass ([`CustomNetworkConfig::spec`]);
+//! - **exported models** ([`export`]): the trained primary network alone, as safetensors
+//!   with a JSON manifest (description, preprocessing, class names, checksum), loaded back
+//!   for inference on any backend by [`export::load`].
+//!
+//! Without the default `burn` feature only the descriptions and the export manifest build.
 //!
 //! ```
 //! use auglocal_model::{Arch, NetworkConfig};
@@ -24,14 +29,18 @@
 
 mod arch;
 pub mod cost;
+#[cfg(feature = "burn")]
 mod custom;
 mod error;
+pub mod export;
 pub mod family;
+#[cfg(feature = "burn")]
 pub mod nn;
 mod spec;
 
 pub use arch::{Arch, Family};
 pub use cost::Cost;
+#[cfg(feature = "burn")]
 pub use custom::{CustomNetworkConfig, LocalUnit};
 pub use error::ModelError;
 pub use spec::{

@@ -141,6 +141,16 @@ impl<B: Backend, U: Module<B>> LocalNetwork<B, U> {
         (units, head.expect("the last module holds the primary head"))
     }
 
+    /// The primary network back from its modules, without the aux nets (what
+    /// [`auglocal_model::export`] writes).
+    ///
+    /// # Panics
+    /// As [`LocalNetwork::into_parts`].
+    pub fn into_network(self) -> Network<B, U> {
+        let (units, head) = self.into_parts();
+        Network { units, head }
+    }
+
     fn cut(units: Vec<U>, head: Head<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {
         assert_eq!(
             units.len(),

@@ -122,14 +122,15 @@ impl<B: Backend> Head<B> {
     }
 }
 
-/// A network as an ordered list of units plus its classifier head.
+/// A network as an ordered list of units plus its classifier head: auglocal's own units by
+/// default, or a library user's ([`crate::LocalUnit`]).
 ///
 /// The trainer runs it unit by unit ([`Network::forward_units`]) so that it can cut gradients
 /// after any unit; [`Network::forward`] runs it end to end.
 #[derive(Module, Debug)]
-pub struct Network<B: Backend> {
+pub struct Network<B: Backend, U: Module<B> = Unit<B>> {
     /// The units, in order.
-    pub units: Vec<Unit<B>>,
+    pub units: Vec<U>,
     /// The primary classifier head.
     pub head: Head<B>,
 }
@@ -137,6 +138,9 @@ pub struct Network<B: Backend> {
 impl NetworkSpec {
     /// Builds the network with freshly initialised weights (the reference's initialisation),
     /// drawn now (see [`materialize`](super::materialize)).
+    ///
+    /// # Panics
+    /// On a custom network's description: its units are the user's to build.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Network<B> {
         super::materialize(Network {
             units: self.units.iter().map(|u| Unit::init(u, device)).collect(),
@@ -145,14 +149,14 @@ impl NetworkSpec {
     }
 }
 
-impl<B: Backend> Network<B> {
+impl<B: Backend, U: Module<B>> Network<B, U> {
     /// Number of units.
     pub fn num_units(&self) -> usize {
         self.units.len()
     }
 }
 
-impl<B: FastOps> Network<B> {
+impl<B: Backend, U: crate::LocalUnit<B>> Network<B, U> {
     /// Runs units `range.start .. range.end` on `x`.
     ///
     /// # Shapes
@@ -162,7 +166,9 @@ impl<B: FastOps> Network<B> {
     /// # Panics
     /// If the range goes past the last unit.
     pub fn forward_units(&self, range: Range<usize>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.units[range].iter().fold(x, |x, unit| unit.forward(x))
+        self.units[range]
+            .iter()
+            .fold(x, |x, unit| crate::LocalUnit::forward(unit, x))
     }
 
     /// Applies the classifier head to the output of the last unit.
