@@ -1,8 +1,9 @@
 //! `auglocal data`: find a data set, read it, and say what the trainer will see.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use auglocal_data::formats::encode::write_png;
 use auglocal_data::transform::Padding;
 use auglocal_data::{Augment, Data, DataConfig, DatasetName, ImageSource, Pipeline};
 use clap::Args;
@@ -28,6 +29,29 @@ pub struct DataArgs {
     /// stl10, 224 for imagenet].
     #[arg(long)]
     image_size: Option<usize>,
+
+    /// Also write the first --limit test images (or training images, with --split train) as
+    /// PNG files, as stored, into DIR/<label>/<index>.png: real images to try
+    /// `auglocal predict` on (it scores such class folders).
+    #[arg(long, value_name = "DIR")]
+    write_images: Option<PathBuf>,
+
+    /// The split --write-images writes.
+    #[arg(long, default_value = "test", requires = "write_images")]
+    split: SplitArg,
+
+    /// How many images --write-images writes.
+    #[arg(long, default_value_t = 100, requires = "write_images")]
+    limit: usize,
+}
+
+/// A split on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    /// The training images.
+    Train,
+    /// The test images.
+    Test,
 }
 
 /// Opens the data set and prints a summary.
@@ -71,7 +95,33 @@ pub fn run(args: &DataArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(dir) = &args.write_images {
+        let source = match args.split {
+            SplitArg::Train => &data.train,
+            SplitArg::Test => &data.test,
+        };
+        let n = write_images(source.as_ref(), dir, args.limit)?;
+        println!(
+            "  wrote {} images into {}/<label>/",
+            thousands(n as u64),
+            dir.display()
+        );
+    }
     Ok(())
+}
+
+/// Writes the first `limit` images of `source` to `dir/<label>/<index>.png`.
+fn write_images(source: &dyn ImageSource, dir: &Path, limit: usize) -> Result<usize> {
+    let n = limit.min(source.len());
+    let width = source.len().to_string().len();
+    for i in 0..n {
+        let sample = source.load(i)?;
+        let folder = dir.join(sample.label.to_string());
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+        write_png(&sample, &folder.join(format!("{i:0width$}.png")))?;
+    }
+    Ok(n)
 }
 
 fn class_counts(source: &dyn ImageSource) -> Result<Vec<usize>> {

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use auglocal_aux::PlanError;
 use auglocal_data::DataError;
 use auglocal_model::ModelError;
+use auglocal_model::export::ExportError;
 use auglocal_train::TrainError;
 
 use crate::device::MissingBackend;
@@ -33,6 +34,9 @@ pub fn status(err: &anyhow::Error) -> u8 {
     for e in err.chain() {
         if let Some(train) = e.downcast_ref::<TrainError>() {
             return if train.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(export) = e.downcast_ref::<ExportError>() {
+            return if export.is_bad_input() { 2 } else { 1 };
         }
         if e.is::<UsageError>()
             || e.is::<PlanError>()

@@ -6,10 +6,12 @@ mod compare;
 mod data;
 mod device;
 mod exit;
+mod export;
 mod format;
 mod output;
 mod plan;
 mod plot;
+mod predict;
 mod train;
 
 use std::process::ExitCode;
@@ -50,6 +52,12 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate the latest checkpoint of a run directory on its test set.
     Eval(train::EvalArgs),
+    /// Write a run's trained primary network alone (no aux nets, no optimiser state) as
+    /// safetensors, with a JSON manifest to rebuild and feed it.
+    Export(export::ExportArgs),
+    /// Classify PNG/JPEG images with an exported model: top classes and probabilities, and
+    /// the accuracy on class folders.
+    Predict(predict::PredictArgs),
     /// Measure training speed and peak memory of each rule on the same batches, with the
     /// ratios to backprop (each rule in a process of its own).
     Bench(bench::BenchArgs),
@@ -68,6 +76,8 @@ fn main() -> ExitCode {
         Command::Data(args) => data::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => train::eval(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Compare(args) => compare::run(&args),
     });

@@ -9,7 +9,7 @@ use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::Arch;
 use auglocal_train::progress::Console;
 use auglocal_train::rundir::run_entries;
-use auglocal_train::{Run, Schedule, TrainConfig, evaluate_run};
+use auglocal_train::{Keep, Run, Schedule, TrainConfig, evaluate_run};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -114,6 +114,21 @@ pub struct TrainArgs {
     /// Also measure every aux head's train and test accuracy each epoch.
     #[arg(long)]
     aux_accuracy: bool,
+    /// Checkpoints kept besides the last: none (last), the best test accuracy's (best), or
+    /// every epoch's (all); `auglocal export --epoch N / --best` reads them [default: last].
+    #[arg(long, value_name = "WHICH")]
+    keep_checkpoints: Option<KeepArg>,
+}
+
+/// `--keep-checkpoints` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeepArg {
+    /// The last checkpoint only.
+    Last,
+    /// The last and the best test accuracy's.
+    Best,
+    /// Every epoch's.
+    All,
 }
 
 /// The schedule's name on the command line.
@@ -201,6 +216,13 @@ impl TrainArgs {
             (None, None, s) => s,
         };
         c.aux_accuracy |= self.aux_accuracy;
+        if let Some(keep) = self.keep_checkpoints {
+            c.keep_checkpoints = match keep {
+                KeepArg::Last => Keep::Last,
+                KeepArg::Best => Keep::Best,
+                KeepArg::All => Keep::All,
+            };
+        }
         Ok(c)
     }
 }
@@ -208,7 +230,8 @@ impl TrainArgs {
 /// The short demo `auglocal train` runs without flags: ResNet-32 with AugLocal (K = 16, d = 2,
 /// pyramid 0.5) at quarter width, on 2,000 Fashion-MNIST images for 3 epochs (a few minutes on
 /// two cores). The schedule is the reference's cosine without warm-up, whose last epoch runs at
-/// lr 0 and so refreshes BatchNorm's running statistics before the final evaluation.
+/// lr 0 and so refreshes BatchNorm's running statistics before the final evaluation. It keeps
+/// the best epoch's checkpoint besides the last.
 pub fn demo_config() -> TrainConfig {
     TrainConfig {
         width: 0.25,
@@ -218,6 +241,8 @@ pub fn demo_config() -> TrainConfig {
         batch: 16,
         lr: 0.04,
         schedule: Schedule::Cosine { warmup: Some(0) },
+        // `auglocal export runs/demo --best` then works.
+        keep_checkpoints: Keep::Best,
         ..TrainConfig::default()
     }
 }

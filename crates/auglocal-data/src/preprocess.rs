@@ -32,7 +32,11 @@ pub struct Preprocess {
 fn resize_square(sample: Sample, side: usize) -> Sample {
     let channels = sample.shape.channels;
     let resized = resize_center_crop(&repeat_channels(sample, 3), side, side);
-    if channels == 1 { to_grey(&resized) } else { resized }
+    if channels == 1 {
+        to_grey(&resized)
+    } else {
+        resized
+    }
 }
 
 fn invalid(what: impl Into<String>) -> DataError {
@@ -62,14 +66,14 @@ impl Preprocess {
                 self.image_size
             )));
         }
-        if let Some(s) = self.stored {
-            if !matches!(s.channels, 1 | 3) || s.height != s.width || !side_ok(s.height) {
-                return Err(invalid(format!(
-                    "stored images must be square, 1 to {MAX_SIDE} pixels, with 1 or 3 \
-                     channels; got {}x{}x{}",
-                    s.channels, s.height, s.width
-                )));
-            }
+        if let Some(s) = self.stored
+            && (!matches!(s.channels, 1 | 3) || s.height != s.width || !side_ok(s.height))
+        {
+            return Err(invalid(format!(
+                "stored images must be square, 1 to {MAX_SIDE} pixels, with 1 or 3 channels; \
+                 got {}x{}x{}",
+                s.channels, s.height, s.width
+            )));
         }
         if self.pipeline.canvas.is_some_and(|c| !side_ok(c)) {
             return Err(invalid(format!("canvas side must be 1 to {MAX_SIDE}")));
@@ -156,9 +160,7 @@ mod tests {
         let mut sample = grey(28, 0);
         sample.pixels[5 * 28 + 7] = 200;
         let ours = pre.apply(sample.clone());
-        let theirs = config
-            .test_pipeline()
-            .apply(sample, &mut item_rng(9, 9, 9));
+        let theirs = config.test_pipeline().apply(sample, &mut item_rng(9, 9, 9));
         assert_eq!(ours, theirs);
         assert_eq!(ours.shape, ImageShape::new(3, 32, 32));
         // 28 -> 32 centres with 2 pixels of zeros; the pixel moves by (2, 2) in every channel.

@@ -66,7 +66,9 @@ pub fn to_grey(sample: &Sample) -> Sample {
         .iter()
         .zip(g)
         .zip(b)
-        .map(|((&r, &g), &b)| ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8)
+        .map(|((&r, &g), &b)| {
+            ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8
+        })
         .collect();
     Sample {
         pixels,

@@ -102,7 +102,10 @@ fn changed_truncated_missing_and_mismatched_files_are_errors() {
     expect_err(export::load::<B>(&path, &device), "SHA-256");
     // Truncated.
     std::fs::write(&path, &bytes[..bytes.len() - 100]).expect("write");
-    expect_err(export::load::<B>(&path, &device), "was changed, truncated or replaced");
+    expect_err(
+        export::load::<B>(&path, &device),
+        "was changed, truncated or replaced",
+    );
     std::fs::write(&path, &bytes).expect("write");
     export::load::<B>(&path, &device).expect("restored");
 

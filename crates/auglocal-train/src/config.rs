@@ -58,6 +58,46 @@ pub struct TrainConfig {
     /// Also measure every aux head's accuracy (train and test): how representations improve
     /// with depth.
     pub aux_accuracy: bool,
+    /// Which checkpoints stay besides the last (which a resume continues from).
+    pub keep_checkpoints: Keep,
+}
+
+/// Which epochs' checkpoints a run keeps: the last always (a resume continues from it), and
+/// with `best` the one of the best test accuracy too (the earliest of equals), with `all`
+/// every one. `auglocal export --epoch N` and `--best` read what is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// The last checkpoint only.
+    #[default]
+    Last,
+    /// The last, and the one of the best test accuracy.
+    Best,
+    /// Every epoch's.
+    All,
+}
+
+impl Keep {
+    /// Whether the checkpoint of `epoch` stays once epochs `1..=history.len()` are done.
+    pub fn keeps(self, epoch: usize, history: &[crate::EpochMetrics]) -> bool {
+        epoch == history.len()
+            || match self {
+                Keep::Last => false,
+                Keep::Best => best_epoch(history) == Some(epoch),
+                Keep::All => true,
+            }
+    }
+}
+
+/// The epoch of the best test accuracy (the earliest of equals); `None` before any epoch.
+pub fn best_epoch(history: &[crate::EpochMetrics]) -> Option<usize> {
+    history
+        .iter()
+        .fold(None::<&crate::EpochMetrics>, |best, m| match best {
+            Some(b) if b.test_accuracy >= m.test_accuracy => Some(b),
+            _ => Some(m),
+        })
+        .map(|m| m.epoch)
 }
 
 /// Largest batch size.
@@ -93,6 +133,7 @@ impl Default for TrainConfig {
             seed: 0,
             workers: 2,
             aux_accuracy: false,
+            keep_checkpoints: Keep::Last,
         }
     }
 }
@@ -217,6 +258,36 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn history(accuracies: &[f64]) -> Vec<crate::EpochMetrics> {
+        accuracies
+            .iter()
+            .enumerate()
+            .map(|(i, &test_accuracy)| {
+                serde_json::from_value(serde_json::json!({
+                    "epoch": i + 1, "lr": 0.1, "loss": [1.0], "train_accuracy": 0.5,
+                    "test_accuracy": test_accuracy, "train_images": 1, "test_images": 1,
+                    "train_seconds": 1.0, "eval_seconds": 1.0, "images_per_second": 1.0,
+                    "peak_memory": {}
+                }))
+                .expect("metrics")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kept_checkpoints_are_the_last_and_the_best() {
+        let h = history(&[0.5, 0.7, 0.7, 0.6]);
+        assert_eq!(best_epoch(&h), Some(2), "the earliest of equals");
+        assert_eq!(best_epoch(&[]), None);
+        let kept = |keep: Keep| (1..=4).filter(|&e| keep.keeps(e, &h)).collect::<Vec<_>>();
+        assert_eq!(kept(Keep::Last), [4]);
+        assert_eq!(kept(Keep::Best), [2, 4]);
+        assert_eq!(kept(Keep::All), [1, 2, 3, 4]);
+        // Old configurations, without the field, keep the last.
+        let old: TrainConfig = serde_json::from_str("{}").expect("defaults");
+        assert_eq!(old.keep_checkpoints, Keep::Last);
+    }
 
     #[test]
     fn invalid_values_are_refused_before_any_work() {

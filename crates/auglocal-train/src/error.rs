@@ -26,6 +26,9 @@ pub enum TrainError {
     /// The data could not be opened (files missing, malformed, of the wrong shape).
     #[error(transparent)]
     Data(#[from] DataError),
+    /// An exported model could not be written or read back.
+    #[error(transparent)]
+    Export(#[from] auglocal_model::export::ExportError),
     /// A batch's images are not of the shape the network was built for.
     #[error(
         "the network was built for {expected} images (channels x height x width), but a batch \
@@ -155,6 +158,9 @@ impl TrainError {
     /// files, run directory) is wrong and nothing was done. The other errors are failures
     /// during the work (I/O, divergence, the device).
     pub fn is_bad_input(&self) -> bool {
+        if let TrainError::Export(e) = self {
+            return e.is_bad_input();
+        }
         matches!(
             self,
             TrainError::Config(_)

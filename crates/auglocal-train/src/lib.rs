@@ -8,6 +8,8 @@
 //! - [`Run`]: a run directory ([`rundir`]) with `config.json`, `plan.json`, `metrics.jsonl`
 //!   and verified, atomic [`checkpoint`]s, held by one process at a time; [`Run::resume`]
 //!   continues from the last complete epoch or refuses, and [`evaluate_run`] only reads.
+//! - [`export_run`]: a run's primary network at an epoch ([`EpochChoice`]), alone, as an
+//!   [`auglocal_model::export`] file for inference.
 //! - [`footprint`]: the memory a run needs at least, checked before anything is allocated.
 //! - [`memory`]: peak heap (a counting allocator) and RSS high-water, per epoch.
 //! - [`Schedule`]: the reference's cosine with warm-up, or constant.
@@ -15,6 +17,7 @@
 pub mod checkpoint;
 mod config;
 mod error;
+mod export;
 pub mod footprint;
 pub mod local;
 pub mod memory;
@@ -26,8 +29,9 @@ pub mod rundir;
 mod schedule;
 mod trainer;
 
-pub use config::{MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, TrainConfig};
+pub use config::{Keep, MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, TrainConfig, best_epoch};
 pub use error::TrainError;
+pub use export::{EpochChoice, RunExport, export_run};
 pub use local::{LocalModule, LocalNetwork, Output};
 pub use metrics::EpochMetrics;
 pub use reopen::{RunEvaluation, evaluate_run};

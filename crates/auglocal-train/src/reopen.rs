@@ -67,10 +67,12 @@ impl<B: FastOpsAutodiff> Opened<B> {
         let config_path = dir.join(CONFIG);
         if let Some(state) = &state {
             if let Some(recorded) = &state.config {
-                // The data may move and the loader's threads may change; nothing else may.
+                // The data may move, the loader's threads and the checkpoints kept may change; nothing
+                // else may.
                 let comparable = |c: &TrainConfig| TrainConfig {
                     data_dir: None,
                     workers: 0,
+                    keep_checkpoints: crate::Keep::Last,
                     ..c.clone()
                 };
                 same_as(

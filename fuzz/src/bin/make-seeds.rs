@@ -1,4 +1,5 @@
-//! Writes small valid inputs per reader into `corpus/parsers/` and `corpus/images/`, so that
+//! Writes small valid inputs per reader into `corpus/parsers/`, `corpus/images/` and
+//! `corpus/manifest/`, so that
 //! fuzzing starts from files that get past the headers, compressed ones included. Run:
 //! `cargo run --manifest-path fuzz/Cargo.toml --bin make-seeds`.
 
@@ -6,6 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 use auglocal_data::formats::mat::{mi, write};
+use auglocal_data::{DataConfig, DatasetName};
+use auglocal_model::export::{Manifest, Summary, WeightsFile};
+use auglocal_model::{Arch, HeadSpec, NetworkConfig, UnitKind, UnitSpec};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -125,5 +129,37 @@ fn main() {
     grey.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
         .expect("encode");
     std::fs::write(dir.join("grey.png"), bytes).expect("write seed");
+    println!("seeds written to {}", dir.display());
+
+    // An exported model's manifest: ResNet-20 on Fashion-MNIST, and a custom network's.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/manifest");
+    std::fs::create_dir_all(&dir).expect("corpus folder");
+    let network = NetworkConfig::new(Arch::ResNet20)
+        .with_width_multiplier(0.25)
+        .spec()
+        .expect("a valid network");
+    let names = DatasetName::FashionMnist.class_names().expect("names");
+    let manifest = Manifest::new(
+        WeightsFile::of("model.safetensors", b"weights"),
+        network,
+        DataConfig::new(DatasetName::FashionMnist, 32).preprocess(),
+        Some(names.iter().map(|s| s.to_string()).collect()),
+        None,
+    );
+    std::fs::write(dir.join("resnet20.json"), manifest.to_json()).expect("write seed");
+    let mut custom = manifest.network.clone();
+    custom.arch = Arch::Custom;
+    custom.units = vec![UnitSpec::new(UnitKind::Custom { params: 10 }, 3, 16, 2, 32)];
+    custom.head = HeadSpec::Linear {
+        width: 16,
+        num_classes: 10,
+    };
+    let custom = Manifest {
+        summary: Summary::of(&custom),
+        network: custom,
+        ..manifest
+    };
+    Manifest::from_json(&custom.to_json(), Path::new("custom.json")).expect("a valid seed");
+    std::fs::write(dir.join("custom.json"), custom.to_json()).expect("write seed");
     println!("seeds written to {}", dir.display());
 }

@@ -4,6 +4,7 @@
 
 pub mod cifar;
 pub mod decode;
+pub mod encode;
 pub mod folder;
 pub mod idx;
 pub mod mat;

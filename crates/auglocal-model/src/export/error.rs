@@ -60,6 +60,22 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Whether the error is in what the user gave (a file that is missing, changed, of
+    /// another network, or not an image), not a failure while writing (a full disk).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            ExportError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::IsADirectory
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::InvalidInput
+            ),
+            _ => true,
+        }
+    }
+
     pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> Self {
         Self::Invalid {
             path: path.to_path_buf(),

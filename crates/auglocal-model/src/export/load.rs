@@ -9,7 +9,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use burn_store::{ApplyResult, ModuleSnapshot, SafetensorsStore};
 
-use super::{ExportError, MANIFEST_FORMAT, Manifest, Provenance, Summary, WeightsFile};
+use super::{ExportError, Manifest, Provenance, WeightsFile};
 use crate::nn::{Network, Unit};
 use crate::{Arch, LocalUnit, NetworkSpec};
 
@@ -253,16 +253,13 @@ pub fn save<B: Backend, U: Module<B> + ModuleDisplay>(
     let bytes = store
         .get_bytes()
         .map_err(|e| weights_error(path, e.to_string()))?;
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        release: env!("CARGO_PKG_VERSION").to_string(),
-        weights: WeightsFile::of(file, &bytes),
-        summary: Summary::of(spec),
-        network: spec.clone(),
-        preprocess: preprocess.clone(),
+    let manifest = Manifest::new(
+        WeightsFile::of(file, &bytes),
+        spec.clone(),
+        preprocess.clone(),
         classes,
         trained,
-    };
+    );
     manifest.validate(&manifest_path)?;
     write_atomic(path, &bytes)?;
     let written = read_checked(path, &manifest)?;

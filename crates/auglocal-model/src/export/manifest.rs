@@ -135,6 +135,27 @@ pub fn manifest_path(weights: &Path) -> PathBuf {
 }
 
 impl Manifest {
+    /// The manifest of `weights` holding `network`, written by this release (not checked:
+    /// see [`Manifest::validate`]).
+    pub fn new(
+        weights: WeightsFile,
+        network: NetworkSpec,
+        preprocess: Preprocess,
+        classes: Option<Vec<String>>,
+        trained: Option<Provenance>,
+    ) -> Self {
+        Self {
+            format: MANIFEST_FORMAT,
+            release: env!("CARGO_PKG_VERSION").to_string(),
+            weights,
+            summary: Summary::of(&network),
+            network,
+            preprocess,
+            classes,
+            trained,
+        }
+    }
+
     /// Parses and checks a manifest (`path` names it in errors). Never panics, whatever the
     /// bytes.
     pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, ExportError> {
@@ -184,7 +205,11 @@ impl Manifest {
             )));
         }
         let hex = &self.weights.sha256;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(bad(format!(
                 "weights.sha256 must be 64 lowercase hex digits, got {hex:?}"
             )));
@@ -290,9 +315,7 @@ fn check_custom(network: &NetworkSpec) -> Result<(), String> {
                 unit.in_width, unit.in_size, unit.in_size
             ));
         }
-        if !(1..=MAX_UNIT_WIDTH).contains(&unit.out_width)
-            || !(1..=size).contains(&unit.out_size)
-        {
+        if !(1..=MAX_UNIT_WIDTH).contains(&unit.out_width) || !(1..=size).contains(&unit.out_size) {
             return Err(format!(
                 "network: unit {i} writes {}x{}x{} from a {size}x{size} input",
                 unit.out_width, unit.out_size, unit.out_size
@@ -323,18 +346,14 @@ mod tests {
             .with_width_multiplier(0.25)
             .spec()
             .expect("valid");
-        Manifest {
-            format: MANIFEST_FORMAT,
-            release: "test".into(),
-            weights: WeightsFile::of("model.safetensors", b"abc"),
-            summary: Summary::of(&network),
+        let names = DatasetName::FashionMnist.class_names().expect("names");
+        Manifest::new(
+            WeightsFile::of("model.safetensors", b"abc"),
             network,
-            preprocess: DataConfig::new(DatasetName::FashionMnist, 32).preprocess(),
-            classes: DatasetName::FashionMnist
-                .class_names()
-                .map(|n| n.iter().map(|s| s.to_string()).collect()),
-            trained: None,
-        }
+            DataConfig::new(DatasetName::FashionMnist, 32).preprocess(),
+            Some(names.iter().map(|s| s.to_string()).collect()),
+            None,
+        )
     }
 
     fn check(m: &Manifest) -> Result<Manifest, ExportError> {
@@ -358,8 +377,11 @@ mod tests {
 
     #[test]
     fn parts_that_disagree_are_refused_naming_the_field() {
-        let cases: [(&str, fn(&mut Manifest)); 8] = [
-            ("weights.file", |m| m.weights.file = "../model.safetensors".into()),
+        type Change = fn(&mut Manifest);
+        let cases: [(&str, Change); 8] = [
+            ("weights.file", |m| {
+                m.weights.file = "../model.safetensors".into()
+            }),
             ("sha256", |m| m.weights.sha256 = "ABC".into()),
             ("lays out", |m| m.network.units.truncate(3)),
             ("summary", |m| m.summary.units += 1),

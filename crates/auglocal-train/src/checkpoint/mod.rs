@@ -6,7 +6,7 @@
 //! is encoded in memory, written into `epoch-NNNN.tmp/` (each file synced), read back and
 //! checked (sizes, MD5s, every tensor's shape), renamed to `epoch-NNNN/`, and only then named
 //! in `checkpoints/latest` (itself replaced atomically). Older checkpoints are removed last,
-//! and only those of earlier epochs. A write that fails (a full disk) removes its `.tmp`
+//! and only those of earlier epochs that the run does not keep ([`crate::Keep`]). A write that fails (a full disk) removes its `.tmp`
 //! folder and leaves the last good checkpoint in place.
 //!
 //! `state.json` carries a `format` number: 3 is written by this release; format 2 (before
@@ -230,7 +230,8 @@ pub fn save<B: FastOpsAutodiff>(
     sync_dir(&root)?;
     write_atomic(&root.join(LATEST), name.as_bytes())?;
     sync_dir(&root)?;
-    // Only now is the new checkpoint the latest: checkpoints of earlier epochs can go.
+    // Only now is the new checkpoint the latest: checkpoints of earlier epochs can go, but
+    // those the run keeps (`keep_checkpoints`).
     for entry in fs::read_dir(&root).map_err(io(&root))?.flatten() {
         let file_name = entry.file_name();
         let Some(other) = file_name.to_str() else {
@@ -240,7 +241,9 @@ pub fn save<B: FastOpsAutodiff>(
             .strip_suffix(TMP_SUFFIX)
             .and_then(parse_name)
             .is_some();
-        if parse_name(other).is_some_and(|e| e < epoch) || stale_tmp {
+        let dropped = parse_name(other)
+            .is_some_and(|e| e < epoch && !config.keep_checkpoints.keeps(e, history));
+        if dropped || stale_tmp {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
