@@ -66,4 +66,17 @@ pub enum PlanError {
         /// The network.
         arch: Arch,
     },
+    /// A pipeline of more stages than modules, or of none.
+    #[error(
+        "a pipeline of {stages} stages needs 1 to {modules} stages: the plan has {modules} \
+         gradient-isolated module(s), and each stage trains at least one{hint}"
+    )]
+    PipelineStages {
+        /// Stages asked for.
+        stages: usize,
+        /// Modules of the plan.
+        modules: usize,
+        /// What to change.
+        hint: &'static str,
+    },
 }

@@ -26,9 +26,11 @@ pub mod partition;
 mod plan;
 mod rule;
 pub mod select;
+pub mod stages;
 
 pub use config::LocalConfig;
 pub use error::PlanError;
 pub use nets::{AuxHead, AuxNet, AuxNetRecord, MlpHeadConfig};
 pub use plan::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, Totals};
 pub use rule::Rule;
+pub use stages::{StagePlan, StageSpec};

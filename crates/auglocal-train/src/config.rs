@@ -60,7 +60,18 @@ pub struct TrainConfig {
     pub aux_accuracy: bool,
     /// Which checkpoints stay besides the last (which a resume continues from).
     pub keep_checkpoints: Keep,
+    /// Train the modules as a pipeline of this many stages, one thread (and device) each
+    /// ([`crate::pipeline`]); `None` trains them one after the other. Same weights either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<usize>,
+    /// Threads of each stage's pool (of the one pool without a pipeline); `None`: the
+    /// machine's cores divided among the stages (without a pipeline, rayon's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
+
+/// Most threads of a pool.
+pub const MAX_THREADS: usize = 1024;
 
 /// Which epochs' checkpoints a run keeps: the last always (a resume continues from it), and
 /// with `best` the one of the best test accuracy too (the earliest of equals), with `all`
@@ -134,6 +145,8 @@ impl Default for TrainConfig {
             workers: 2,
             aux_accuracy: false,
             keep_checkpoints: Keep::Last,
+            pipeline: None,
+            threads: None,
         }
     }
 }
@@ -190,6 +203,18 @@ impl TrainConfig {
             return bad(format!(
                 "epochs must be in 1..={MAX_EPOCHS}, got {}",
                 self.epochs
+            ));
+        }
+        if self.pipeline == Some(0) {
+            return bad("a pipeline needs at least 1 stage, got 0".into());
+        }
+        if self
+            .threads
+            .is_some_and(|t| !(1..=MAX_THREADS).contains(&t))
+        {
+            return bad(format!(
+                "threads must be in 1..={MAX_THREADS}, got {}",
+                self.threads.unwrap_or(0)
             ));
         }
         if !(1..=MAX_BATCH).contains(&self.batch) {

@@ -8,6 +8,8 @@
 //! - [`Run`]: a run directory ([`rundir`]) with `config.json`, `plan.json`, `metrics.jsonl`
 //!   and verified, atomic [`checkpoint`]s, held by one process at a time; [`Run::resume`]
 //!   continues from the last complete epoch or refuses, and [`evaluate_run`] only reads.
+//! - [`pipeline`]: the modules trained as a pipeline of stages on threads and devices
+//!   ([`Trainer::train_pipelined`]), with the same weights as sequential training.
 //! - [`export_run`]: a run's primary network at an epoch ([`EpochChoice`]), alone, as an
 //!   [`auglocal_model::export`] file for inference.
 //! - [`footprint`]: the memory a run needs at least, checked before anything is allocated.
@@ -22,6 +24,7 @@ pub mod footprint;
 pub mod local;
 pub mod memory;
 mod metrics;
+pub mod pipeline;
 pub mod progress;
 mod reopen;
 mod run;
@@ -29,7 +32,7 @@ pub mod rundir;
 mod schedule;
 mod trainer;
 
-pub use config::{Keep, MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, TrainConfig, best_epoch};
+pub use config::{Keep, MAX_BATCH, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS, TrainConfig, best_epoch};
 pub use error::TrainError;
 pub use export::{EpochChoice, RunExport, export_run};
 pub use local::{LocalModule, LocalNetwork, Output};

@@ -35,6 +35,9 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
     /// Peak memory during the training part of the epoch.
     pub peak_memory: PeakMemory,
+    /// Pipelined runs: each stage's time computing over the training's wall time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_busy: Option<Vec<f64>>,
 }
 
 impl EpochMetrics {
@@ -58,6 +61,9 @@ impl EpochMetrics {
             self.train_seconds + self.eval_seconds,
             mib(self.peak_memory.heap_bytes),
             mib(self.peak_memory.rss_bytes),
-        )
+        ) + &self.stage_busy.as_ref().map_or(String::new(), |busy| {
+            let busy: Vec<String> = busy.iter().map(|b| format!("{:.0}%", 100.0 * b)).collect();
+            format!(", stages busy {}", busy.join("/"))
+        })
     }
 }

@@ -67,12 +67,14 @@ impl<B: FastOpsAutodiff> Opened<B> {
         let config_path = dir.join(CONFIG);
         if let Some(state) = &state {
             if let Some(recorded) = &state.config {
-                // The data may move, the loader's threads and the checkpoints kept may change; nothing
-                // else may.
+                // The data may move; the loader's threads, the checkpoints kept and how the modules
+                // are scheduled (pipeline, threads: the same weights) may change; nothing else may.
                 let comparable = |c: &TrainConfig| TrainConfig {
                     data_dir: None,
                     workers: 0,
                     keep_checkpoints: crate::Keep::Last,
+                    pipeline: None,
+                    threads: None,
                     ..c.clone()
                 };
                 same_as(

@@ -14,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use auglocal_aux::Plan;
+use auglocal_aux::{Plan, StagePlan};
 use auglocal_data::{Data, DataConfig, Loader, LoaderConfig};
 use auglocal_kernels::FastOpsAutodiff;
 use burn::module::AutodiffModule;
@@ -23,6 +23,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::checkpoint::{self, write_atomic};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
+use crate::pipeline::Pipeline;
 use crate::progress::Progress;
 use crate::reopen::Opened;
 use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock};
@@ -33,6 +34,8 @@ use crate::{TrainConfig, TrainError, footprint};
 pub struct Run<B: AutodiffBackend> {
     dir: PathBuf,
     device: B::Device,
+    /// The device of each pipeline stage, where not all on `device`.
+    stage_devices: Option<Vec<B::Device>>,
     config: TrainConfig,
     plan: Plan,
     data: Data,
@@ -179,6 +182,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         Ok(Self {
             dir: dir.to_path_buf(),
             device: device.clone(),
+            stage_devices: None,
             config: built.config,
             plan: built.plan,
             data: built.data,
@@ -255,9 +259,10 @@ impl<B: FastOpsAutodiff> Run<B> {
     ) -> Result<EpochMetrics, TrainError> {
         let lr = self.config.lr_at(epoch);
         let meter = Meter::start();
+        let pipeline = self.pipeline()?;
         let training = self
             .trainer
-            .train_epoch(&self.train_loader, epoch, lr, progress)
+            .train_epoch_with(&self.train_loader, epoch, lr, pipeline.as_ref(), progress)
             .map_err(|e| self.with_hint(e))?;
         let peak_memory = meter.peak();
         let eval_start = Instant::now();
@@ -277,6 +282,7 @@ impl<B: FastOpsAutodiff> Run<B> {
             eval_seconds: eval_start.elapsed().as_secs_f64(),
             images_per_second: training.images as f64 / training.seconds.max(1e-9),
             peak_memory,
+            stage_busy: self.config.pipeline.map(|_| training.stage_busy),
         };
         self.history.push(metrics.clone());
         // The checkpoint first (it holds the metrics too), then the line of metrics.jsonl.
@@ -297,6 +303,40 @@ impl<B: FastOpsAutodiff> Run<B> {
         rundir::append_metrics(&self.dir, &metrics)?;
         progress.message(&metrics.summary());
         Ok(metrics)
+    }
+
+    /// Places pipeline stage `s` on `devices[s]` (by default every stage runs on the run's
+    /// device); refuses a list that is not one device per stage of `config.pipeline`.
+    pub fn with_stage_devices(mut self, devices: Vec<B::Device>) -> Result<Self, TrainError> {
+        let stages = self.config.pipeline.unwrap_or(1);
+        if devices.len() != stages {
+            return Err(TrainError::Config(format!(
+                "{} devices for {stages} pipeline stage(s): give one device per stage                  (--pipeline {} for {} devices)",
+                devices.len(),
+                devices.len(),
+                devices.len()
+            )));
+        }
+        self.stage_devices = Some(devices);
+        Ok(self)
+    }
+
+    /// How the next epoch is scheduled: the configuration's pipeline, or, with `threads` and
+    /// no pipeline, one stage (the sequential step on a pool of that many threads).
+    pub fn pipeline(&self) -> Result<Option<Pipeline<B>>, TrainError> {
+        let stages = match (self.config.pipeline, self.config.threads) {
+            (Some(s), _) => s,
+            (None, Some(_)) => 1,
+            (None, None) => return Ok(None),
+        };
+        let mut pipeline = Pipeline::new(StagePlan::balance(&self.plan, stages)?, &self.device);
+        if let Some(devices) = &self.stage_devices {
+            pipeline = pipeline.with_devices(devices.clone())?;
+        }
+        if let Some(threads) = self.config.threads {
+            pipeline = pipeline.with_threads(threads);
+        }
+        Ok(Some(pipeline))
     }
 
     /// Where the last good checkpoint is, in words.
@@ -376,6 +416,9 @@ impl<B: FastOpsAutodiff> Built<B> {
             [shape.channels, shape.height, shape.width],
         )?;
         let plan = Plan::new(&network, &config.local(&network))?;
+        if let Some(stages) = config.pipeline {
+            StagePlan::balance(&plan, stages)?;
+        }
         footprint::check(&plan, config.batch)?;
         let sgd = sgd_config(config.momentum, config.weight_decay);
         let trainer = Trainer::init(&plan, &sgd, config.seed, device);

@@ -20,6 +20,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::TrainError;
 use crate::local::{LocalModule, LocalNetwork};
+use crate::pipeline::Pipeline;
 use crate::progress::Progress;
 
 /// The optimiser of one module: SGD over its units and its aux net (or head).
@@ -75,6 +76,20 @@ pub struct StepStats {
 }
 
 impl StepStats {
+    /// The stats of modules whose (loss, correct) pairs were read back in order.
+    pub(crate) fn from_values(batch: usize, values: &[f32]) -> Self {
+        Self {
+            batch,
+            losses: values.iter().step_by(2).copied().collect(),
+            correct: values
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|&c| c as usize)
+                .collect(),
+        }
+    }
+
     /// The first module whose loss is NaN or infinite, with that loss.
     pub fn divergence(&self) -> Option<(usize, f32)> {
         self.losses
@@ -91,8 +106,8 @@ pub struct Trainer<
     B: AutodiffBackend,
     U: AutodiffModule<B, InnerModule: ModuleDisplay> + ModuleDisplay = Unit<B>,
 > {
-    network: LocalNetwork<B, U>,
-    optimizers: Vec<ModuleOptimizer<B, U>>,
+    pub(crate) network: LocalNetwork<B, U>,
+    pub(crate) optimizers: Vec<ModuleOptimizer<B, U>>,
     loss: CrossEntropyLoss<B>,
     input_shape: Option<[usize; 3]>,
 }
@@ -216,42 +231,26 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
                 got: show([c, h, w]),
             });
         }
-        let inner_targets = targets.clone().inner();
-        let modules = std::mem::take(&mut self.network.modules);
         assert_eq!(
-            modules.len(),
+            self.network.modules.len(),
             self.optimizers.len(),
             "one optimiser per module (Trainer::new and restore keep them paired)"
         );
-        let mut stepped = Vec::with_capacity(modules.len());
-        let mut measured = Vec::with_capacity(2 * modules.len());
-        let mut x = images;
-        for (module, optimizer) in modules.into_iter().zip(&mut self.optimizers) {
-            let (h, logits, loss) = module.forward_loss(x, targets.clone(), &self.loss);
-            measured.push(loss.clone().inner());
-            measured.push(correct(logits.inner(), inner_targets.clone()));
-            let grads = GradientsParams::from_grads(loss.backward(), &module);
-            stepped.push(optimizer.step(lr, module, grads));
-            // The isolation point: no gradient crosses it, and the module's graph is gone.
-            x = h.detach();
-        }
-        self.network.modules = stepped;
+        let (_, measured) = step_modules(
+            &mut self.network.modules,
+            &mut self.optimizers,
+            &self.loss,
+            images,
+            targets,
+            lr,
+        );
         // One read of every module's loss and count per step.
         let values = read_back(
             Tensor::cat(measured, 0),
             2 * self.optimizers.len(),
             "losses",
         )?;
-        Ok(StepStats {
-            batch,
-            losses: values.iter().step_by(2).copied().collect(),
-            correct: values
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .map(|&c| c as usize)
-                .collect(),
-        })
+        Ok(StepStats::from_values(batch, &values))
     }
 
     /// Trains one epoch (`epoch` from 1) of `loader`'s batches at learning rate `lr`.
@@ -262,17 +261,34 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
         lr: f64,
         progress: &mut dyn Progress,
     ) -> Result<EpochTraining, TrainError> {
+        self.train_epoch_with(loader, epoch, lr, None, progress)
+    }
+
+    /// [`Trainer::train_epoch`], pipelined when `pipeline` is given (see
+    /// [`Trainer::train_pipelined`]): the same weights and metrics, and each stage's busy
+    /// fraction.
+    pub fn train_epoch_with(
+        &mut self,
+        loader: &Loader<B>,
+        epoch: usize,
+        lr: f64,
+        pipeline: Option<&Pipeline<B>>,
+        progress: &mut dyn Progress,
+    ) -> Result<EpochTraining, TrainError> {
         let start = Instant::now();
         let n = self.network.modules.len();
         let (mut loss_sums, mut correct) = (vec![0f64; n], vec![0usize; n]);
         let mut images = 0;
         progress.epoch_start(epoch, lr, loader.num_batches());
-        for (step, batch) in loader.epoch(epoch).enumerate() {
-            let batch = batch.map_err(|source| TrainError::Batch {
-                stage: format!("epoch {epoch}"),
-                source,
-            })?;
-            let stats = self.step(batch.images, batch.targets, lr)?;
+        let batches = loader.epoch(epoch).map(|batch| {
+            batch
+                .map(|b| (b.images, b.targets))
+                .map_err(|source| TrainError::Batch {
+                    stage: format!("epoch {epoch}"),
+                    source,
+                })
+        });
+        let mut on_step = |step: usize, stats: &StepStats| {
             if let Some((module, loss)) = stats.divergence() {
                 return Err(TrainError::Diverged {
                     module,
@@ -290,7 +306,21 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             images += stats.batch;
             let mean_last = loss_sums[n - 1] / images as f64;
             progress.step(step + 1, images, mean_last, start.elapsed().as_secs_f64());
-        }
+            Ok(())
+        };
+        let stage_busy = match pipeline {
+            None => {
+                for (step, batch) in batches.enumerate() {
+                    let (x, targets) = batch?;
+                    let stats = self.step(x, targets, lr)?;
+                    on_step(step, &stats)?;
+                }
+                Vec::new()
+            }
+            Some(pipeline) => self
+                .train_pipelined(batches, lr, pipeline, &mut on_step)?
+                .busy_fractions(),
+        };
         let images_f = images.max(1) as f64;
         Ok(EpochTraining {
             losses: loss_sums.iter().map(|s| s / images_f).collect(),
@@ -301,12 +331,45 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
                 .collect(),
             images,
             seconds: start.elapsed().as_secs_f64(),
+            stage_busy,
         })
     }
 }
 
+/// Steps `modules` in order on one batch, each with its own optimiser (`optimizers[k]` for
+/// `modules[k]`): forward its units, take its local cross-entropy (through its aux net, or the
+/// primary head), backpropagate, step, and hand a detached output to the next. Returns the
+/// last module's detached output and, per module, its loss and correct predictions (two
+/// one-element tensors, not yet read back).
+///
+/// The sequential trainer runs every module through it; a pipeline stage runs its own.
+pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
+    modules: &mut Vec<LocalModule<B, U>>,
+    optimizers: &mut [ModuleOptimizer<B, U>],
+    loss: &CrossEntropyLoss<B>,
+    images: Tensor<B, 4>,
+    targets: Tensor<B, 1, Int>,
+    lr: f64,
+) -> (Tensor<B, 4>, Vec<Tensor<B::InnerBackend, 1>>) {
+    let inner_targets = targets.clone().inner();
+    let mut stepped = Vec::with_capacity(modules.len());
+    let mut measured = Vec::with_capacity(2 * modules.len());
+    let mut x = images;
+    for (module, optimizer) in std::mem::take(modules).into_iter().zip(optimizers) {
+        let (h, logits, loss) = module.forward_loss(x, targets.clone(), loss);
+        measured.push(loss.clone().inner());
+        measured.push(correct(logits.inner(), inner_targets.clone()));
+        let grads = GradientsParams::from_grads(loss.backward(), &module);
+        stepped.push(optimizer.step(lr, module, grads));
+        // The isolation point: no gradient crosses it, and the module's graph is gone.
+        x = h.detach();
+    }
+    *modules = stepped;
+    (x, measured)
+}
+
 /// The values of a 1-D tensor on the host, exactly `expected` of them.
-fn read_back<B: Backend>(
+pub(crate) fn read_back<B: Backend>(
     values: Tensor<B, 1>,
     expected: usize,
     what: &'static str,
@@ -354,6 +417,8 @@ pub struct EpochTraining {
     pub images: usize,
     /// Wall time.
     pub seconds: f64,
+    /// Pipelined: each stage's time computing over the wall time (empty when sequential).
+    pub stage_busy: Vec<f64>,
 }
 
 /// Accuracy of the primary network (and optionally of every aux head) with BatchNorm in
