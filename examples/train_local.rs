@@ -1,14 +1,16 @@
 //! Train a quarter-width ResNet-20 with AugLocal on the synthetic data set through the library
-//! API: plan, network, loader, trainer, evaluation. Run with
+//! API: plan, network, loader, trainer, evaluation; the modules pipelined in two stages, each
+//! on a thread of its own (the same weights as training them one after the other). Run with
 //! `cargo run --release --example train_local`.
 
 use std::sync::Arc;
 
-use auglocal::aux::{LocalConfig, Plan, Rule};
+use auglocal::aux::{LocalConfig, Plan, Rule, StagePlan};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::module::AutodiffModule;
 use auglocal::data::{Data, DataConfig, DatasetName, Loader, LoaderConfig};
 use auglocal::model::{Arch, NetworkConfig};
+use auglocal::train::pipeline::Pipeline;
 use auglocal::train::{Trainer, evaluate, progress::Console, sgd_config};
 
 type B = Autodiff<Flex>;
@@ -38,9 +40,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .spec()?;
     let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 8))?;
     let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &device);
+    // Two pipeline stages balanced by cost, one thread each: stage 1 trains batch t while
+    // stage 0 already trains batch t + 1.
+    let pipeline = Pipeline::new(StagePlan::balance(&plan, 2)?, &device).with_threads(1);
 
     for epoch in 1..=2 {
-        let t = trainer.train_epoch(&train, epoch, 0.05, &mut Console::default())?;
+        let t = trainer.train_epoch_with(
+            &train,
+            epoch,
+            0.05,
+            Some(&pipeline),
+            &mut Console::default(),
+        )?;
+        println!("epoch {epoch}: stages busy {:?}", t.stage_busy);
         let e = evaluate(&trainer.network().valid(), test.epoch(0), true)?;
         println!(
             "epoch {epoch}: local losses {:?}",

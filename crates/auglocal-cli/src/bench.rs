@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use auglocal_aux::{LocalConfig, Plan, Rule};
+use auglocal_aux::{LocalConfig, Plan, Rule, StagePlan};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal_kernels::ConvBackward;
 use auglocal_kernels::FastOpsAutodiff;
@@ -19,7 +19,8 @@ use auglocal_model::{Arch, NetworkConfig};
 use auglocal_train::MAX_BATCH;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
-use auglocal_train::{Trainer, sgd_config};
+use auglocal_train::pipeline::Pipeline;
+use auglocal_train::{StepStats, TrainError, Trainer, sgd_config};
 use burn::data::dataloader::batcher::Batcher;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -80,9 +81,15 @@ pub struct BenchArgs {
     /// (auglocal's) and/or burn (Burn 0.21's own); ratios to bp are taken within each.
     #[arg(long, default_value = "fast", value_delimiter = ',')]
     conv: Vec<ConvBackward>,
-    /// Threads of each measurement's pool [default: rayon's, RAYON_NUM_THREADS or one per core].
+    /// Threads of each measurement's pool [default: rayon's, RAYON_NUM_THREADS or one per core];
+    /// with --pipeline, of each stage's pool [default: the cores divided among the stages].
     #[arg(long)]
     threads: Option<usize>,
+    /// Also measure every local rule pipelined in S stages (`train --pipeline S`), next to its
+    /// sequential row: images/s over the measured steps' wall time, the speed-up, each stage's
+    /// busy fraction, peak memory.
+    #[arg(long, value_name = "S")]
+    pipeline: Option<usize>,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
@@ -123,6 +130,18 @@ pub struct RuleResult {
     /// `None` on the CPU backend.
     #[serde(default)]
     pub device_memory_bytes: Option<u64>,
+    /// Pipelined: the number of stages (`None`: the modules one after the other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<usize>,
+    /// Pipelined: threads of each stage's pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_threads: Option<usize>,
+    /// Pipelined: each stage's time computing over the measured steps' wall time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_busy: Option<Vec<f64>>,
+    /// Pipelined: each stage's predicted busy fraction (its share of the plan's cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_busy: Option<Vec<f64>>,
 }
 
 /// The whole benchmark.
@@ -151,6 +170,24 @@ pub struct BenchReport {
     /// Each rule's value over bp's (`images_per_second`, `peak_heap`, `peak_rss`), when bp
     /// was measured.
     pub ratios_to_bp: Vec<Ratios>,
+    /// Each pipelined row over the same rule's sequential row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipeline_speedups: Vec<PipelineSpeedup>,
+}
+
+/// A pipelined measurement over the same rule's sequential one, from the same run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PipelineSpeedup {
+    /// The rule.
+    pub rule: Rule,
+    /// The CPU kernels of both.
+    pub conv: String,
+    /// Stages.
+    pub stages: usize,
+    /// Images/s over the sequential row's.
+    pub images_per_second: f64,
+    /// Peak heap over the sequential row's.
+    pub peak_heap: Option<f64>,
 }
 
 /// A rule's measurements over bp's with the same convolution kernels, from the same run.
@@ -233,7 +270,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // output paths.
     crate::device::check_compiled(args.device)?;
     for &rule in &args.rules {
-        footprint::check(&plan(args, rule)?, args.batch)?;
+        let plan = plan(args, rule)?;
+        footprint::check(&plan, args.batch)?;
+        if let Some(stages) = args.pipeline
+            && rule != Rule::Bp
+        {
+            StagePlan::balance(&plan, stages)?;
+        }
     }
     let save_json = args
         .save_json
@@ -251,7 +294,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 args.steps,
                 args.batch
             );
-            results.push(child(args, rule, conv)?);
+            results.push(child(args, rule, conv, None)?);
+            if let Some(stages) = args.pipeline
+                && rule != Rule::Bp
+            {
+                eprintln!("measuring {rule} pipelined in {stages} stages...");
+                results.push(child(args, rule, conv, Some(stages))?);
+            }
         }
     }
     let report = report(args, results);
@@ -292,7 +341,12 @@ fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
 }
 
 /// Runs this binary with `--single` for one rule and reads its JSON.
-fn child(args: &BenchArgs, rule: Rule, conv: ConvBackward) -> Result<RuleResult> {
+fn child(
+    args: &BenchArgs,
+    rule: Rule,
+    conv: ConvBackward,
+    pipeline: Option<usize>,
+) -> Result<RuleResult> {
     let exe = std::env::current_exe().context("locating the auglocal binary")?;
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -322,6 +376,9 @@ fn child(args: &BenchArgs, rule: Rule, conv: ConvBackward) -> Result<RuleResult>
     }
     if let Some(k) = args.k {
         cmd.args(["--k", &k.to_string()]);
+    }
+    if let Some(s) = pipeline {
+        cmd.args(["--pipeline", &s.to_string()]);
     }
     let out = cmd.output().context("starting the measurement process")?;
     if !out.status.success() {
@@ -362,35 +419,71 @@ impl BackendJob for Single<'_> {
         let batcher = ImageBatcher {
             normalize: Normalize::HALF,
         };
+        // Every step's images are drawn first (u8, a few MiB), so that drawing them takes no
+        // core from the measured steps; batching them (to floats) happens per step.
+        let drawn = (0..args.batch * (args.warmup + args.steps))
+            .map(|i| images.load(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = |step: usize| -> Result<_, TrainError> {
+            let samples = drawn[step * args.batch..(step + 1) * args.batch].to_vec();
+            let batch = Batcher::<B, _, _>::batch(&batcher, samples, &device);
+            Ok((batch.images, batch.targets))
+        };
         let meter = Meter::start();
         let mut step_seconds = Vec::with_capacity(args.steps);
-        for step in 0..args.warmup + args.steps {
-            let samples = (step * args.batch..(step + 1) * args.batch)
-                .map(|i| images.load(i))
-                .collect::<Result<Vec<_>, _>>()?;
-            let batch = Batcher::<B, _, _>::batch(&batcher, samples, &device);
-            let start = Instant::now();
-            // The step reads every module's loss, so it returns once the device is done.
-            trainer.step(batch.images, batch.targets, 0.05)?;
-            if step >= args.warmup {
-                step_seconds.push(start.elapsed().as_secs_f64());
+        let mut pipelined = None;
+        let images_per_second = match args.pipeline {
+            None => {
+                for step in 0..args.warmup + args.steps {
+                    let (x, targets) = batch(step)?;
+                    let start = Instant::now();
+                    // The step reads every module's loss, so it returns once the device is done.
+                    trainer.step(x, targets, 0.05)?;
+                    if step >= args.warmup {
+                        step_seconds.push(start.elapsed().as_secs_f64());
+                    }
+                }
+                let mut sorted = step_seconds.clone();
+                sorted.sort_by(f64::total_cmp);
+                args.batch as f64 / sorted[sorted.len() / 2]
             }
-        }
+            Some(stages) => {
+                let stages = StagePlan::balance(&plan, stages)?;
+                let mut pipeline = Pipeline::new(stages, &device);
+                if let Some(n) = args.threads {
+                    pipeline = pipeline.with_threads(n);
+                }
+                let mut ok = |_: usize, _: &StepStats| Ok(());
+                trainer.train_pipelined((0..args.warmup).map(batch), 0.05, &pipeline, &mut ok)?;
+                // The measured steps stream through the pipeline: their wall time, filling and
+                // draining included.
+                let timing = trainer.train_pipelined(
+                    (args.warmup..args.warmup + args.steps).map(batch),
+                    0.05,
+                    &pipeline,
+                    &mut ok,
+                )?;
+                step_seconds.push(timing.wall_seconds);
+                pipelined = Some((pipeline, timing.busy_fractions()));
+                (args.batch * args.steps) as f64 / timing.wall_seconds
+            }
+        };
         let peak = meter.peak();
         let device_memory_bytes = memory();
-        let mut sorted = step_seconds.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted[sorted.len() / 2];
         Ok(RuleResult {
             rule: self.rule,
             conv: self.conv.name().to_string(),
             k: plan.config.k,
             modules: plan.num_modules(),
             step_seconds,
-            images_per_second: args.batch as f64 / median,
+            images_per_second,
             peak_heap_bytes: peak.heap_bytes,
             peak_rss_bytes: peak.rss_bytes,
             device_memory_bytes,
+            pipeline: args.pipeline,
+            stage_threads: pipelined.as_ref().map(|(p, _)| p.threads()),
+            predicted_busy: pipelined.as_ref().map(|(p, _)| p.stages().predicted_busy()),
+            stage_busy: pipelined.map(|(_, busy)| busy),
         })
     }
 }
@@ -402,6 +495,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
     };
     let ratios_to_bp = results
         .iter()
+        .filter(|r| r.pipeline.is_none())
         .filter_map(|r| {
             let bp = results
                 .iter()
@@ -416,6 +510,22 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
             })
         })
         .collect();
+    let pipeline_speedups = results
+        .iter()
+        .filter_map(|p| {
+            let stages = p.pipeline?;
+            let seq = results
+                .iter()
+                .find(|s| s.rule == p.rule && s.conv == p.conv && s.pipeline.is_none())?;
+            Some(PipelineSpeedup {
+                rule: p.rule,
+                conv: p.conv.clone(),
+                stages,
+                images_per_second: p.images_per_second / seq.images_per_second,
+                peak_heap: div(p.peak_heap_bytes, seq.peak_heap_bytes),
+            })
+        })
+        .collect();
     BenchReport {
         arch: args.arch,
         width: args.width,
@@ -427,6 +537,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
         device: args.device.to_string(),
         results,
         ratios_to_bp,
+        pipeline_speedups,
     }
 }
 
@@ -465,10 +576,12 @@ pub fn markdown(report: &BenchReport) -> String {
         let ratio = report
             .ratios_to_bp
             .iter()
-            .find(|x| x.rule == r.rule && x.conv == r.conv);
+            .find(|x| x.rule == r.rule && x.conv == r.conv && r.pipeline.is_none());
         out += &format!(
-            "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+            "| {}{} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             r.rule,
+            r.pipeline
+                .map_or(String::new(), |s| format!(", pipeline {s}")),
             r.conv,
             if r.rule == Rule::Bp {
                 "-".into()
@@ -491,6 +604,36 @@ pub fn markdown(report: &BenchReport) -> String {
             );
         }
         out += "\n";
+    }
+    if !report.pipeline_speedups.is_empty() {
+        out += "\n| rule | stages | threads per stage | images/s vs sequential | peak heap vs sequential | stages busy (measured) | stages busy (predicted) |\n|---|---:|---:|---:|---:|---|---|\n";
+        let percents = |v: &Option<Vec<f64>>| {
+            v.as_ref().map_or(String::new(), |v| {
+                v.iter()
+                    .map(|b| format!("{:.0}%", 100.0 * b))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            })
+        };
+        for s in &report.pipeline_speedups {
+            let Some(r) = report
+                .results
+                .iter()
+                .find(|r| r.rule == s.rule && r.conv == s.conv && r.pipeline == Some(s.stages))
+            else {
+                continue;
+            };
+            out += &format!(
+                "| {} | {} | {} | {:.2}x | {} | {} | {} |\n",
+                s.rule,
+                s.stages,
+                r.stage_threads.map_or("-".into(), |t| t.to_string()),
+                s.images_per_second,
+                times(s.peak_heap),
+                percents(&r.stage_busy),
+                percents(&r.predicted_busy),
+            );
+        }
     }
     out
 }

@@ -10,6 +10,8 @@ use anyhow::Result;
 use auglocal_kernels::FastOpsAutodiff;
 use burn::backend::{Autodiff, Flex};
 
+use crate::exit::usage;
+
 /// A device named on the command line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
@@ -84,6 +86,19 @@ pub trait BackendJob {
         device: B::Device,
         memory: DeviceMemory,
     ) -> Result<Self::Output>;
+
+    /// Runs the work on several devices of backend `B` (pipeline stages), the first being the
+    /// main one; by default on the first only.
+    fn run_on<B: FastOpsAutodiff>(
+        self,
+        mut devices: Vec<B::Device>,
+        memory: DeviceMemory,
+    ) -> Result<Self::Output>
+    where
+        Self: Sized,
+    {
+        self.run::<B>(devices.swap_remove(0), memory)
+    }
 }
 
 /// Bytes reserved by CubeCL's memory pools on `device`. The pools keep what they reserve, so
@@ -98,14 +113,32 @@ fn cubecl_reserved<R: cubecl_runtime::runtime::Runtime>(device: &R::Device) -> O
 
 /// Runs `job` on the backend and device `device` names.
 pub fn dispatch<J: BackendJob>(device: Device, job: J) -> Result<J::Output> {
-    match device {
-        Device::Cpu => job.run::<Autodiff<Flex>>(Default::default(), &|| None),
+    dispatch_on(&[device], job)
+}
+
+/// Runs `job` on the devices `devices` names, all of one backend (a usage error otherwise);
+/// device memory is read on the first.
+pub fn dispatch_on<J: BackendJob>(devices: &[Device], job: J) -> Result<J::Output> {
+    let Some(&first) = devices.first() else {
+        return Err(usage("no device given"));
+    };
+    let same_kind = |d: &Device| std::mem::discriminant(d) == std::mem::discriminant(&first);
+    if !devices.iter().all(same_kind) {
+        let list: Vec<String> = devices.iter().map(Device::to_string).collect();
+        return Err(usage(format!(
+            "--devices {}: every stage must run on one backend (cpu, wgpu or cuda:N)",
+            list.join(",")
+        )));
+    }
+    let n = devices.len();
+    match first {
+        Device::Cpu => job.run_on::<Autodiff<Flex>>(vec![Default::default(); n], &|| None),
         Device::Wgpu => {
             #[cfg(feature = "wgpu")]
             {
                 use burn::backend::wgpu::{WgpuDevice, WgpuRuntime};
                 let memory = || cubecl_reserved::<WgpuRuntime>(&WgpuDevice::default());
-                job.run::<Autodiff<burn::backend::Wgpu>>(WgpuDevice::default(), &memory)
+                job.run_on::<Autodiff<burn::backend::Wgpu>>(vec![WgpuDevice::default(); n], &memory)
             }
             #[cfg(not(feature = "wgpu"))]
             {
@@ -119,7 +152,14 @@ pub fn dispatch<J: BackendJob>(device: Device, job: J) -> Result<J::Output> {
                 use burn::backend::cuda::CudaDevice;
                 let memory =
                     || cubecl_reserved::<cubecl_cuda::CudaRuntime>(&CudaDevice::new(index));
-                job.run::<Autodiff<burn::backend::Cuda>>(CudaDevice::new(index), &memory)
+                let all = devices
+                    .iter()
+                    .map(|d| match d {
+                        Device::Cuda(i) => CudaDevice::new(*i),
+                        _ => CudaDevice::new(index),
+                    })
+                    .collect();
+                job.run_on::<Autodiff<burn::backend::Cuda>>(all, &memory)
             }
             #[cfg(not(feature = "cuda"))]
             {

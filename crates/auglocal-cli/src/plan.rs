@@ -1,7 +1,7 @@
 //! `auglocal plan`: print the local-learning plan as a table or as JSON.
 
 use anyhow::{Context, Result};
-use auglocal_aux::{AuxHeadPlan, AuxPlan, ModulePlan, Plan};
+use auglocal_aux::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, StagePlan, StageSpec};
 use auglocal_model::UnitKind;
 use clap::Args;
 use comfy_table::{CellAlignment, Table, presets};
@@ -18,6 +18,11 @@ pub struct PlanArgs {
     #[command(flatten)]
     local: LocalArgs,
 
+    /// Also cut the modules into S pipeline stages balanced by cost (as `train --pipeline S`)
+    /// and print each stage's modules, units, cost and predicted busy fraction.
+    #[arg(long, value_name = "S")]
+    pipeline: Option<usize>,
+
     /// Print the plan as JSON instead of a table: the network's units, the configuration, each
     /// module with its units and aux net (depth, selected units, blocks, head, params, MACs),
     /// and the totals. The README documents every field.
@@ -32,13 +37,98 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     if let Some(note) = args.local.note() {
         eprintln!("note: {note}");
     }
+    let stages = args
+        .pipeline
+        .map(|s| StagePlan::balance(&plan, s))
+        .transpose()?;
     if args.json {
-        let json = serde_json::to_string_pretty(&plan).context("serialising the plan")?;
-        println!("{json}");
+        let mut json = serde_json::to_value(&plan).context("serialising the plan")?;
+        if let Some(stages) = &stages {
+            json["pipeline"] = serde_json::json!({
+                "stages": stages.stages,
+                "predicted_busy": stages.predicted_busy(),
+                "predicted_speedup": stages.predicted_speedup(),
+            });
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!("{}", render(&plan));
+        if let Some(stages) = &stages {
+            print!("\n{}", render_stages(&plan, stages));
+        }
     }
     Ok(())
+}
+
+/// The units of stage `stage`, first and last.
+fn stage_units(plan: &Plan, stage: &StageSpec) -> (usize, usize) {
+    (
+        plan.modules[stage.first_module].first_unit,
+        plan.modules[stage.last_module].last_unit,
+    )
+}
+
+/// One line: each stage's modules and predicted busy fraction, and the predicted speed-up.
+pub fn stages_line(plan: &Plan, stages: &StagePlan) -> String {
+    let parts: Vec<String> = stages
+        .stages
+        .iter()
+        .zip(stages.predicted_busy())
+        .map(|(s, busy)| {
+            let (a, b) = stage_units(plan, s);
+            format!(
+                "modules {}-{} (units {a}-{b}, {:.0}%)",
+                s.first_module,
+                s.last_module,
+                100.0 * busy
+            )
+        })
+        .collect();
+    format!(
+        "{} stages: {}; predicted {:.2}x sequential",
+        stages.len(),
+        parts.join(" | "),
+        stages.predicted_speedup()
+    )
+}
+
+/// The stages as a table, with the predicted balance.
+pub fn render_stages(plan: &Plan, stages: &StagePlan) -> String {
+    let mut table = Table::new();
+    table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
+        "stage",
+        "modules",
+        "units",
+        "cost/image (MAC-equivalents)",
+        "predicted busy",
+    ]);
+    for (i, (s, busy)) in stages
+        .stages
+        .iter()
+        .zip(stages.predicted_busy())
+        .enumerate()
+    {
+        let (a, b) = stage_units(plan, s);
+        table.add_row(vec![
+            i.to_string(),
+            format!("{}-{}", s.first_module, s.last_module),
+            format!("{a}-{b}"),
+            macs(s.cost),
+            format!("{:.0}%", 100.0 * busy),
+        ]);
+    }
+    for col in [3, 4] {
+        if let Some(c) = table.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    format!(
+        "pipeline of {} stages (train --pipeline {}): each stage on its own thread or device; \
+         predicted speed-up {:.2}x over one stage\n\n{table}\n",
+        stages.len(),
+        stages.len(),
+        stages.predicted_speedup()
+    )
 }
 
 /// The plan as a header, one table row per module, and totals.

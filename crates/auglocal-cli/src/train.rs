@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::args::{Pyramid, ignored_flags};
-use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
+use crate::device::{BackendJob, Device, DeviceMemory, dispatch, dispatch_on};
 use crate::exit::usage;
 use crate::format::{ratio, thousands};
 use crate::output::OutputFile;
@@ -34,8 +34,13 @@ pub struct TrainArgs {
 
     /// Where to train: cpu, wgpu, or cuda[:N] (GPU backends need the matching cargo feature)
     /// [default: cpu].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "devices")]
     device: Option<Device>,
+
+    /// Pipelined training: one device per stage, comma-separated (cpu,cpu or cuda:0,cuda:1 or
+    /// wgpu,wgpu), one backend for all [default: every stage on --device].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    devices: Option<Vec<Device>>,
 
     /// Run directory [default: runs/<arch>-<rule>-<dataset>, numbered if it holds a run].
     /// A directory that holds a run is refused unless --overwrite is given.
@@ -118,6 +123,15 @@ pub struct TrainArgs {
     /// every epoch's (all); `auglocal export --epoch N / --best` reads them [default: last].
     #[arg(long, value_name = "WHICH")]
     keep_checkpoints: Option<KeepArg>,
+    /// Train the modules as a pipeline of S stages, one thread (and device) each, balanced by
+    /// the plan's cost: the same weights as training them one after the other, sooner
+    /// (`auglocal plan --pipeline S` shows the stages) [default: no pipeline].
+    #[arg(long, value_name = "S")]
+    pipeline: Option<usize>,
+    /// Threads of each pipeline stage's pool (of the one pool without --pipeline) [default:
+    /// the cores divided among the stages].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 /// `--keep-checkpoints` on the command line.
@@ -216,6 +230,18 @@ impl TrainArgs {
             (None, None, s) => s,
         };
         c.aux_accuracy |= self.aux_accuracy;
+        if self.pipeline.is_some() {
+            c.pipeline = self.pipeline;
+        }
+        if self.threads.is_some() {
+            c.threads = self.threads;
+        }
+        if let Some(devices) = &self.devices
+            && c.pipeline.is_none()
+            && devices.len() > 1
+        {
+            c.pipeline = Some(devices.len());
+        }
         if let Some(keep) = self.keep_checkpoints {
             c.keep_checkpoints = match keep {
                 KeepArg::Last => Keep::Last,
@@ -258,9 +284,12 @@ fn numbered(base: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(base))
 }
 
-/// Trains, or resumes, on the device `--device` names.
+/// Trains, or resumes, on the device `--device` names (or the stages' `--devices`).
 pub fn run(args: &TrainArgs) -> Result<()> {
-    dispatch(args.device.unwrap_or_default(), TrainJob(args))
+    match &args.devices {
+        Some(devices) => dispatch_on(devices, TrainJob(args)),
+        None => dispatch(args.device.unwrap_or_default(), TrainJob(args)),
+    }
 }
 
 struct TrainJob<'a>(&'a TrainArgs);
@@ -269,21 +298,36 @@ impl BackendJob for TrainJob<'_> {
     type Output = ();
 
     fn run<B: FastOpsAutodiff>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
-        train_on::<B>(self.0, &device)
+        train_on::<B>(self.0, &device, None)
+    }
+
+    fn run_on<B: FastOpsAutodiff>(
+        self,
+        mut devices: Vec<B::Device>,
+        _: DeviceMemory,
+    ) -> Result<()> {
+        let device = devices[0].clone();
+        let stages = (self.0.devices.is_some()).then(|| std::mem::take(&mut devices));
+        train_on::<B>(self.0, &device, stages)
     }
 }
 
-fn train_on<B: FastOpsAutodiff>(args: &TrainArgs, device: &B::Device) -> Result<()> {
-    let mut run = if let Some(dir) = &args.resume {
+fn train_on<B: FastOpsAutodiff>(
+    args: &TrainArgs,
+    device: &B::Device,
+    stage_devices: Option<Vec<B::Device>>,
+) -> Result<()> {
+    let run = if let Some(dir) = &args.resume {
         let only_resume = TrainArgs {
             resume: args.resume.clone(),
             device: args.device,
+            devices: args.devices.clone(),
             ..TrainArgs::default()
         };
         if *args != only_resume {
             return Err(usage(
-                "--resume takes no other flag but --device: the run continues with its own \
-                 config.json",
+                "--resume takes no other flag but --device or --devices: the run continues \
+                 with its own config.json",
             ));
         }
         let run = Run::<B>::resume(dir, device)?;
@@ -323,6 +367,10 @@ fn train_on<B: FastOpsAutodiff>(args: &TrainArgs, device: &B::Device) -> Result<
         } else {
             Run::<B>::create(config, &out, device)?
         }
+    };
+    let mut run = match stage_devices {
+        Some(devices) => run.with_stage_devices(devices)?,
+        None => run,
     };
     describe(&run);
     let metrics = run.train(&mut Console::default())?;
@@ -397,6 +445,15 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
         c.seed,
         run.dir().display()
     );
+    match run.pipeline() {
+        Ok(Some(p)) if c.pipeline.is_some() => eprintln!(
+            "Pipeline: {}, {} thread(s) per stage",
+            crate::plan::stages_line(plan, p.stages()),
+            p.threads()
+        ),
+        Ok(Some(p)) => eprintln!("Threads: {}", p.threads()),
+        _ => {}
+    }
 }
 
 /// Flags of `auglocal eval`.

@@ -8,31 +8,87 @@ mod common;
 use auglocal_aux::{Plan, Rule, StagePlan};
 use auglocal_train::pipeline::{Fault, Pipeline};
 use auglocal_train::{StepStats, TrainError, Trainer, sgd_config};
-use common::{B, Batch, batches, plan, seeded, tensors};
+use common::{B, Batch, batches, max_diff, plan, seeded, tensors};
 
 const STEPS: usize = 3;
 const LR: f64 = 0.05;
+
+/// How far pipelined training may drift from sequential training: nothing on the CPU backend.
+/// On WGPU the same steps differ by up to a few 1e-4 (relative, losses) when the stages' timing
+/// changes, within one process: CubeCL picks kernels by timing them (autotune), and candidates
+/// sum in other orders; bit-for-bit equality is the CPU backend's promise only.
+#[cfg(not(feature = "wgpu"))]
+const BOUND: f32 = 0.0;
+#[cfg(feature = "wgpu")]
+const BOUND: f32 = 1e-3;
+
+/// Stage counts of the exactness test (`usize::MAX`: one stage per module). On WGPU (lavapipe,
+/// in CI) two stages only: each count costs half a minute there.
+#[cfg(not(feature = "wgpu"))]
+const STAGE_COUNTS: &[usize] = &[2, 3, usize::MAX];
+#[cfg(feature = "wgpu")]
+const STAGE_COUNTS: &[usize] = &[2];
+
+/// Largest relative difference between two runs' per-module losses.
+fn loss_drift(a: &[StepStats], b: &[StepStats]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.losses.iter().zip(&y.losses))
+        .map(|(p, q)| (p - q).abs() / q.abs().max(1e-6))
+        .fold(0.0, f32::max)
+}
+
+/// Asserts that a pipelined run is sequential training (within [`BOUND`]).
+fn assert_same(
+    what: &str,
+    (trainer, stats): &(Trainer<B>, Vec<StepStats>),
+    expected: &[StepStats],
+    weights: &[Vec<f32>],
+) {
+    let drift = loss_drift(stats, expected);
+    let moved = max_diff(&tensors(trainer.network()), weights);
+    eprintln!("{what}: loss drift {drift:e}, weight drift {moved:e}");
+    assert!(drift <= BOUND, "{what}: losses differ by {drift:e}");
+    assert!(moved <= BOUND, "{what}: weights differ by {moved:e}");
+    if BOUND == 0.0 {
+        assert_eq!(stats, expected, "{what}: counts");
+    }
+}
 
 fn fresh(plan: &Plan) -> Trainer<B> {
     Trainer::init(plan, &sgd_config(0.9, 5e-4), 7, &Default::default())
 }
 
 fn sequential(plan: &Plan, data: &[Batch]) -> (Trainer<B>, Vec<StepStats>) {
+    sequential_at(plan, data, LR)
+}
+
+fn sequential_at(plan: &Plan, data: &[Batch], lr: f64) -> (Trainer<B>, Vec<StepStats>) {
     let mut trainer = fresh(plan);
     let stats = data
         .iter()
-        .map(|(x, t)| trainer.step(x.clone(), t.clone(), LR).expect("step"))
+        .map(|(x, t)| trainer.step(x.clone(), t.clone(), lr).expect("step"))
         .collect();
     (trainer, stats)
 }
 
 fn pipelined(plan: &Plan, data: &[Batch], pipeline: &Pipeline<B>) -> (Trainer<B>, Vec<StepStats>) {
+    pipelined_at(plan, data, pipeline, LR)
+}
+
+fn pipelined_at(
+    plan: &Plan,
+    data: &[Batch],
+    pipeline: &Pipeline<B>,
+    lr: f64,
+) -> (Trainer<B>, Vec<StepStats>) {
     let mut trainer = fresh(plan);
     let mut stats = Vec::new();
     let timing = trainer
         .train_pipelined(
             data.iter().cloned().map(Ok),
-            LR,
+            lr,
             pipeline,
             &mut |step, s| {
                 assert_eq!(step, stats.len(), "steps arrive in order");
@@ -59,12 +115,14 @@ fn pipelined_steps_equal_sequential_steps_bit_for_bit() {
         let plan = plan(rule, k);
         let (reference, expected) = sequential(&plan, &data);
         let weights = tensors(reference.network());
-        for stages in [2, 3, plan.num_modules()] {
-            let (trainer, stats) = pipelined(&plan, &data, &pipeline(&plan, stages));
-            assert_eq!(stats, expected, "{rule} with {stages} stages: losses");
-            assert!(
-                tensors(trainer.network()) == weights,
-                "{rule} with {stages} stages: weights differ from sequential training"
+        for &stages in STAGE_COUNTS {
+            let stages = stages.min(plan.num_modules());
+            let run = pipelined(&plan, &data, &pipeline(&plan, stages));
+            assert_same(
+                &format!("{rule}, {stages} stages"),
+                &run,
+                &expected,
+                &weights,
             );
         }
     }
@@ -78,18 +136,25 @@ fn feeding_the_updated_output_is_caught_and_a_slow_stage_changes_nothing() {
     let (reference, expected) = sequential(&plan, &data);
     let weights = tensors(reference.network());
 
+    // At a larger learning rate the updated weights are far from the old ones, so the fault
+    // shows well above the bound of any backend.
+    let lr = 0.5;
+    let (_, at_lr) = sequential_at(&plan, &data, lr);
     let wrong = pipeline(&plan, 2).with_fault(Fault::FeedUpdated { stage: 0 });
-    let (trainer, stats) = pipelined(&plan, &data, &wrong);
-    assert_ne!(stats, expected, "the second stage saw other inputs");
-    assert!(tensors(trainer.network()) != weights);
+    let (_, stats) = pipelined_at(&plan, &data, &wrong, lr);
+    let drift = loss_drift(&stats, &at_lr);
+    eprintln!("fed the updated output: loss drift {drift:e}");
+    assert!(
+        drift > 5.0 * BOUND.max(1e-6),
+        "the second stage saw other inputs, yet its losses moved by {drift:e} only"
+    );
 
     let slow = pipeline(&plan, 3).with_fault(Fault::Delay {
         stage: 0,
         millis: 40,
     });
-    let (trainer, stats) = pipelined(&plan, &data, &slow);
-    assert_eq!(stats, expected);
-    assert!(tensors(trainer.network()) == weights);
+    let run = pipelined(&plan, &data, &slow);
+    assert_same("a slow stage", &run, &expected, &weights);
 }
 
 #[test]
@@ -167,7 +232,17 @@ fn a_pipelined_run_trains_and_resumes_to_the_sequential_metrics() {
     let got = run.history();
     assert_eq!(got.len(), expected.len());
     for (g, e) in got.iter().zip(&expected) {
-        assert_eq!(learned(g), learned(e), "epoch {}", e.epoch);
+        if BOUND == 0.0 {
+            assert_eq!(learned(g), learned(e), "epoch {}", e.epoch);
+        } else {
+            for (p, q) in g.loss.iter().zip(&e.loss) {
+                assert!(
+                    ((p - q) / q).abs() <= BOUND as f64,
+                    "epoch {}: {p} vs {q}",
+                    e.epoch
+                );
+            }
+        }
         let busy = g
             .stage_busy
             .as_ref()
