@@ -60,6 +60,15 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
+/// Right-aligns the numeric columns `columns`.
+pub fn align_right(table: &mut Table, columns: &[usize]) {
+    for &col in columns {
+        if let Some(c) = table.column_mut(col) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
 /// The units of stage `stage`, first and last.
 fn stage_units(plan: &Plan, stage: &StageSpec) -> (usize, usize) {
     (
@@ -117,11 +126,7 @@ pub fn render_stages(plan: &Plan, stages: &StagePlan) -> String {
             format!("{:.0}%", 100.0 * busy),
         ]);
     }
-    for col in [3, 4] {
-        if let Some(c) = table.column_mut(col) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
+    align_right(&mut table, &[3, 4]);
     format!(
         "pipeline of {} stages (train --pipeline {}): each stage on its own thread or device; \
          predicted speed-up {:.2}x over one stage\n\n{table}\n",
@@ -177,11 +182,7 @@ pub fn render(plan: &Plan) -> String {
     for m in &plan.modules {
         table.add_row(row(m));
     }
-    for col in [2, 5, 6] {
-        if let Some(c) = table.column_mut(col) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
+    align_right(&mut table, &[2, 5, 6]);
     out += &format!("{table}\n\n");
 
     let t = &plan.totals;

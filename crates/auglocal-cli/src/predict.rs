@@ -6,7 +6,7 @@ use anyhow::Result;
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::export::{self, Exported};
 use clap::Args;
-use comfy_table::{CellAlignment, Table, presets};
+use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
@@ -255,9 +255,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         }
         table.add_row(row);
     }
-    if let Some(c) = table.column_mut(2) {
-        c.set_cell_alignment(CellAlignment::Right);
-    }
+    crate::plan::align_right(&mut table, &[2]);
     println!("{table}");
     if let Some(s) = &report.score {
         println!(

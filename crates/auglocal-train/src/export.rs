@@ -1,7 +1,6 @@
 //! Exporting a run's primary network: the checkpoint of an epoch, without its aux nets and
 //! optimiser states, as an [`auglocal_model::export`] file with its manifest.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use auglocal_data::DataConfig;
@@ -36,22 +35,6 @@ pub struct RunExport {
     pub epoch: usize,
     /// The manifest written beside the weights.
     pub manifest: Manifest,
-}
-
-/// The epochs whose checkpoints are complete (a `state.json` in `epoch-NNNN/`), ascending.
-fn kept_epochs(dir: &Path) -> Vec<usize> {
-    let root = dir.join(CHECKPOINTS);
-    let mut epochs: Vec<usize> = fs::read_dir(&root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let epoch = checkpoint::parse_name(e.file_name().to_str()?)?;
-            e.path().join(checkpoint::STATE).is_file().then_some(epoch)
-        })
-        .collect();
-    epochs.sort_unstable();
-    epochs
 }
 
 /// The rule as people write it: `auglocal K=16 d=2 pyramid 0.5, 15 modules`.
@@ -104,7 +87,7 @@ pub fn export_run<B: FastOpsAutodiff>(
             )
         })?,
     };
-    let kept = kept_epochs(dir);
+    let kept = checkpoint::complete_epochs(dir);
     if !kept.contains(&epoch) {
         let why = match choice {
             EpochChoice::Best => format!(
@@ -145,12 +128,7 @@ pub fn export_run<B: FastOpsAutodiff>(
         rule: rule_text(&config, plan.network.num_units(), plan.num_modules()),
         epoch,
         epochs: config.epochs,
-        test_accuracy: loaded
-            .state
-            .history
-            .as_ref()
-            .and_then(|h| h.last())
-            .map(|m| m.test_accuracy),
+        test_accuracy: history.get(epoch - 1).map(|m| m.test_accuracy),
         seed: config.seed,
     };
     let manifest = export::save(

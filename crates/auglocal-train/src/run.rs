@@ -311,9 +311,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         let stages = self.config.pipeline.unwrap_or(1);
         if devices.len() != stages {
             return Err(TrainError::Config(format!(
-                "{} devices for {stages} pipeline stage(s): give one device per stage                  (--pipeline {} for {} devices)",
-                devices.len(),
-                devices.len(),
+                "{} devices for {stages} pipeline stage(s): give one device per stage",
                 devices.len()
             )));
         }

@@ -250,6 +250,22 @@ pub fn save<B: FastOpsAutodiff>(
     Ok(dir)
 }
 
+/// The epochs whose checkpoints are complete (a `state.json` in `epoch-NNNN/`), ascending.
+pub fn complete_epochs(run_dir: &Path) -> Vec<usize> {
+    let root = run_dir.join(CHECKPOINTS);
+    let mut epochs: Vec<usize> = fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let epoch = parse_name(e.file_name().to_str()?)?;
+            e.path().join(STATE).is_file().then_some(epoch)
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
 /// The checkpoint a resume starts from: the folder `checkpoints/latest` names, or, without
 /// `latest`, the highest `epoch-NNNN/`. `None` when the run has no checkpoint folder at all.
 ///
