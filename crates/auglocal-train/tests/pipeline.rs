@@ -14,13 +14,22 @@ const STEPS: usize = 3;
 const LR: f64 = 0.05;
 
 /// How far pipelined training may drift from sequential training: nothing on the CPU backend.
-/// On WGPU the same steps differ by up to a few 1e-4 (relative, losses) when the stages' timing
-/// changes, within one process: CubeCL picks kernels by timing them (autotune), and candidates
-/// sum in other orders; bit-for-bit equality is the CPU backend's promise only.
+/// On WGPU (lavapipe), with two test threads, 2 of 5 runs of this file showed the slowed-stage
+/// check off by up to 2.6e-4 (relative, losses) and 3.1e-3 (absolute, weights) after three
+/// steps; 27 runs with one test thread or in isolation, and the same runs' other checks, were
+/// exact. The source is not found: this build has neither CubeCL's autotune nor its fusion, and
+/// the same order of pipelined and sequential runs repeated in one process is exact. Bit for
+/// bit is the CPU backend's promise; CI runs this file on WGPU with one test thread.
 #[cfg(not(feature = "wgpu"))]
 const BOUND: f32 = 0.0;
 #[cfg(feature = "wgpu")]
 const BOUND: f32 = 1e-3;
+
+/// How far the weights may drift (absolute): nothing on the CPU backend, see [`BOUND`].
+#[cfg(not(feature = "wgpu"))]
+const WEIGHT_BOUND: f32 = 0.0;
+#[cfg(feature = "wgpu")]
+const WEIGHT_BOUND: f32 = 1e-2;
 
 /// Stage counts of the exactness test (`usize::MAX`: one stage per module). On WGPU (lavapipe,
 /// in CI) two stages only: each count costs half a minute there.
@@ -50,7 +59,7 @@ fn assert_same(
     let moved = max_diff(&tensors(trainer.network()), weights);
     eprintln!("{what}: loss drift {drift:e}, weight drift {moved:e}");
     assert!(drift <= BOUND, "{what}: losses differ by {drift:e}");
-    assert!(moved <= BOUND, "{what}: weights differ by {moved:e}");
+    assert!(moved <= WEIGHT_BOUND, "{what}: weights differ by {moved:e}");
     if BOUND == 0.0 {
         assert_eq!(stats, expected, "{what}: counts");
     }
