@@ -60,6 +60,13 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
+/// An empty Markdown table with `header`.
+pub fn markdown_table(header: Vec<&str>) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::ASCII_MARKDOWN).set_header(header);
+    table
+}
+
 /// Right-aligns the numeric columns `columns`.
 pub fn align_right(table: &mut Table, columns: &[usize]) {
     for &col in columns {
@@ -103,8 +110,7 @@ pub fn stages_line(plan: &Plan, stages: &StagePlan) -> String {
 
 /// The stages as a table, with the predicted balance.
 pub fn render_stages(plan: &Plan, stages: &StagePlan) -> String {
-    let mut table = Table::new();
-    table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
+    let mut table = markdown_table(vec![
         "stage",
         "modules",
         "units",
@@ -169,8 +175,7 @@ pub fn render(plan: &Plan) -> String {
         )
     };
 
-    let mut table = Table::new();
-    table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
+    let mut table = markdown_table(vec![
         "module",
         "units",
         "aux depth",

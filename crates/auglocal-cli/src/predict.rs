@@ -6,7 +6,6 @@ use anyhow::Result;
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::export::{self, Exported};
 use clap::Args;
-use comfy_table::{Table, presets};
 use serde::Serialize;
 
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
@@ -228,12 +227,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         return Ok(());
     }
     let labelled = report.score.is_some();
-    let mut table = Table::new();
     let mut header = vec!["image", "predicted", "probability", "next"];
     if labelled {
         header.push("true class");
     }
-    table.load_style(presets::ASCII_MARKDOWN).set_header(header);
+    let mut table = crate::plan::markdown_table(header);
     for p in &report.predictions {
         let next = p.top[1..]
             .iter()
