@@ -12,7 +12,7 @@ use auglocal::burn::data::dataloader::batcher::Batcher;
 use auglocal::data::{ImageBatch, ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal::model::{Arch, NetworkConfig};
 use auglocal::train::pipeline::Pipeline;
-use auglocal::train::{Trainer, sgd_config};
+use auglocal::train::{Strategy, Trainer, sgd_config};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 type B = Autodiff<Flex>;
@@ -65,13 +65,13 @@ fn bench(c: &mut Criterion) {
     let data = batch();
     for stages in [1, 2] {
         let cut = StagePlan::balance(&plan, stages).expect("stages");
-        let pipeline = Pipeline::new(cut, &Default::default()).with_threads(1);
+        let strategy = Strategy::Pipelined(Pipeline::new(cut, &Default::default()).with_threads(1));
         group.bench_function(format!("resnet20/auglocal/{stages}-stages"), |b| {
             b.iter(|| {
                 let batches = (0..STEPS).map(|_| Ok((data.images.clone(), data.targets.clone())));
                 black_box(
                     trainer
-                        .train_pipelined(batches, 0.05, &pipeline, &mut |_, _| Ok(()))
+                        .train_batches(batches, 0.05, &strategy, &mut |_, _| Ok(()))
                         .expect("steps"),
                 )
             })

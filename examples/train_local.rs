@@ -11,7 +11,7 @@ use auglocal::burn::module::AutodiffModule;
 use auglocal::data::{Data, DataConfig, DatasetName, Loader, LoaderConfig};
 use auglocal::model::{Arch, NetworkConfig};
 use auglocal::train::pipeline::Pipeline;
-use auglocal::train::{Trainer, evaluate, progress::Console, sgd_config};
+use auglocal::train::{Strategy, Trainer, evaluate, progress::Console, sgd_config};
 
 type B = Autodiff<Flex>;
 
@@ -43,15 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Two pipeline stages balanced by cost, one thread each: stage 1 trains batch t while
     // stage 0 already trains batch t + 1.
     let pipeline = Pipeline::new(StagePlan::balance(&plan, 2)?, &device).with_threads(1);
+    let strategy = Strategy::Pipelined(pipeline);
 
     for epoch in 1..=2 {
-        let t = trainer.train_epoch_with(
-            &train,
-            epoch,
-            0.05,
-            Some(&pipeline),
-            &mut Console::default(),
-        )?;
+        let t =
+            trainer.train_epoch_with(&train, epoch, 0.05, &strategy, &mut Console::default())?;
         println!("epoch {epoch}: stages busy {:?}", t.stage_busy);
         let e = evaluate(&trainer.network().valid(), test.epoch(0), true)?;
         println!(

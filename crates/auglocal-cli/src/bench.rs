@@ -20,7 +20,7 @@ use auglocal_train::MAX_BATCH;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
 use auglocal_train::pipeline::Pipeline;
-use auglocal_train::{StepStats, TrainError, Trainer, sgd_config};
+use auglocal_train::{StepStats, Strategy, TrainError, Trainer, sgd_config};
 use burn::data::dataloader::batcher::Batcher;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -453,17 +453,21 @@ impl BackendJob for Single<'_> {
                 if let Some(n) = args.threads {
                     pipeline = pipeline.with_threads(n);
                 }
+                let strategy = Strategy::Pipelined(pipeline);
                 let mut ok = |_: usize, _: &StepStats| Ok(());
-                trainer.train_pipelined((0..args.warmup).map(batch), 0.05, &pipeline, &mut ok)?;
+                trainer.train_batches((0..args.warmup).map(batch), 0.05, &strategy, &mut ok)?;
                 // The measured steps stream through the pipeline: their wall time, filling and
                 // draining included.
-                let timing = trainer.train_pipelined(
+                let timing = trainer.train_batches(
                     (args.warmup..args.warmup + args.steps).map(batch),
                     0.05,
-                    &pipeline,
+                    &strategy,
                     &mut ok,
                 )?;
                 step_seconds.push(timing.wall_seconds);
+                let Strategy::Pipelined(pipeline) = strategy else {
+                    unreachable!("built pipelined above")
+                };
                 pipelined = Some((pipeline, timing.busy_fractions()));
                 (args.batch * args.steps) as f64 / timing.wall_seconds
             }

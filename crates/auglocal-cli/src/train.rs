@@ -9,7 +9,7 @@ use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::Arch;
 use auglocal_train::progress::Console;
 use auglocal_train::rundir::run_entries;
-use auglocal_train::{Keep, Run, Schedule, TrainConfig, evaluate_run};
+use auglocal_train::{Execution, Keep, Run, Schedule, Strategy, TrainConfig, evaluate_run};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -230,17 +230,19 @@ impl TrainArgs {
             (None, None, s) => s,
         };
         c.aux_accuracy |= self.aux_accuracy;
-        if self.pipeline.is_some() {
-            c.pipeline = self.pipeline;
+        if let Some(stages) = self.pipeline {
+            c.execution = Execution::Pipelined { stages };
         }
         if self.threads.is_some() {
             c.threads = self.threads;
         }
         if let Some(devices) = &self.devices
-            && c.pipeline.is_none()
+            && c.execution.is_sequential()
             && devices.len() > 1
         {
-            c.pipeline = Some(devices.len());
+            c.execution = Execution::Pipelined {
+                stages: devices.len(),
+            };
         }
         if let Some(keep) = self.keep_checkpoints {
             c.keep_checkpoints = match keep {
@@ -445,13 +447,13 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
         c.seed,
         run.dir().display()
     );
-    match run.pipeline() {
-        Ok(Some(p)) if c.pipeline.is_some() => eprintln!(
+    match run.strategy() {
+        Ok(Strategy::Pipelined(p)) => eprintln!(
             "Pipeline: {}, {} thread(s) per stage",
             crate::plan::stages_line(plan, p.stages()),
             p.threads()
         ),
-        Ok(Some(p)) => eprintln!("Threads: {}", p.threads()),
+        Ok(Strategy::Sequential { threads: Some(n) }) => eprintln!("Threads: {n}"),
         _ => {}
     }
 }

@@ -9,6 +9,7 @@ use auglocal_model::{Arch, NetworkConfig, NetworkSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::execution::Execution;
 use crate::schedule::Schedule;
 
 /// A complete training run.
@@ -60,12 +61,14 @@ pub struct TrainConfig {
     pub aux_accuracy: bool,
     /// Which checkpoints stay besides the last (which a resume continues from).
     pub keep_checkpoints: Keep,
-    /// Train the modules as a pipeline of this many stages, one thread (and device) each
-    /// ([`crate::pipeline`]); `None` trains them one after the other. Same weights either way.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pipeline: Option<usize>,
-    /// Threads of each stage's pool (of the one pool without a pipeline); `None`: the
-    /// machine's cores divided among the stages (without a pipeline, rayon's default).
+    /// How the steps run ([`crate::execution`]): sequentially, or pipelined in stages, one
+    /// thread (and device) each. Same weights either way. Runs recorded before there was a
+    /// choice wrote `"pipeline": S`, read as [`Execution::Pipelined`].
+    #[serde(alias = "pipeline", skip_serializing_if = "Execution::is_sequential")]
+    pub execution: Execution,
+    /// Threads of each pool (the sequential one, each pipeline stage's); `None`: sequential
+    /// steps on the calling thread and rayon's default pool, pipeline stages dividing the
+    /// machine's cores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
 }
@@ -145,7 +148,7 @@ impl Default for TrainConfig {
             workers: 2,
             aux_accuracy: false,
             keep_checkpoints: Keep::Last,
-            pipeline: None,
+            execution: Execution::Sequential,
             threads: None,
         }
     }
@@ -205,9 +208,7 @@ impl TrainConfig {
                 self.epochs
             ));
         }
-        if self.pipeline == Some(0) {
-            return bad("a pipeline needs at least 1 stage, got 0".into());
-        }
+        self.execution.validate()?;
         if self
             .threads
             .is_some_and(|t| !(1..=MAX_THREADS).contains(&t))

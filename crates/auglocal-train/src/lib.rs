@@ -8,8 +8,10 @@
 //! - [`Run`]: a run directory ([`rundir`]) with `config.json`, `plan.json`, `metrics.jsonl`
 //!   and verified, atomic [`checkpoint`]s, held by one process at a time; [`Run::resume`]
 //!   continues from the last complete epoch or refuses, and [`evaluate_run`] only reads.
-//! - [`pipeline`]: the modules trained as a pipeline of stages on threads and devices
-//!   ([`Trainer::train_pipelined`]), with the same weights as sequential training.
+//! - [`execution`]: how the steps run, one [`Execution`] in the run's configuration:
+//!   sequentially, or as a [`pipeline`] of stages on threads and devices
+//!   ([`Trainer::train_batches`]); every strategy calls the one per-module step ([`step`]) and
+//!   gives the same weights.
 //! - [`export_run`]: a run's primary network at an epoch ([`EpochChoice`]), alone, as an
 //!   [`auglocal_model::export`] file for inference.
 //! - [`footprint`]: the memory a run needs at least, checked before anything is allocated.
@@ -19,6 +21,7 @@
 pub mod checkpoint;
 mod config;
 mod error;
+pub mod execution;
 mod export;
 pub mod footprint;
 pub mod local;
@@ -30,10 +33,12 @@ mod reopen;
 mod run;
 pub mod rundir;
 mod schedule;
+pub mod step;
 mod trainer;
 
 pub use config::{Keep, MAX_BATCH, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS, TrainConfig, best_epoch};
 pub use error::TrainError;
+pub use execution::{Execution, Strategy, Timing};
 pub use export::{EpochChoice, RunExport, export_run};
 pub use local::{LocalModule, LocalNetwork, Output};
 pub use metrics::EpochMetrics;
@@ -41,7 +46,5 @@ pub use reopen::{RunEvaluation, evaluate_run};
 pub use run::Run;
 pub use rundir::{read_config, read_metrics, read_plan};
 pub use schedule::{Schedule, WARMUP_EPOCHS, scaled_warmup};
-pub use trainer::{
-    EpochTraining, Evaluation, ModuleOptimizer, OptimizerRecord, StepStats, TrainUnit, Trainer,
-    evaluate, sgd_config,
-};
+pub use step::{ModuleOptimizer, ModuleStats, OptimizerRecord, StepStats, TrainUnit};
+pub use trainer::{EpochTraining, Evaluation, Trainer, evaluate, sgd_config};

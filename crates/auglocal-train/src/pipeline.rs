@@ -31,33 +31,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
 use crate::TrainError;
+use crate::execution::{Batch, Timing};
 use crate::local::LocalModule;
-use crate::trainer::{ModuleOptimizer, StepStats, TrainUnit, Trainer, read_back, step_modules};
+use crate::step::{Measured, ModuleOptimizer, ModuleStats, StepStats, TrainUnit, step_modules};
 
 /// Batches a boundary's channel holds besides the one being handed over.
 pub const CAPACITY: usize = 0;
-
-/// A fault to inject, for the tests that show the exactness test can fail.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Fault {
-    /// None.
-    #[default]
-    None,
-    /// Stage `stage` hands on the output of its modules *after* their step (recomputed with
-    /// the updated weights): what a wrong pipeline would do.
-    FeedUpdated {
-        /// The stage.
-        stage: usize,
-    },
-    /// Stage `stage` sleeps after each batch: a slow device. Results must not change.
-    Delay {
-        /// The stage.
-        stage: usize,
-        /// Milliseconds per batch.
-        millis: u64,
-    },
-}
 
 /// How to pipeline a trainer: its stages, each stage's device and the threads of each stage's
 /// pool.
@@ -66,7 +45,6 @@ pub struct Pipeline<B: Backend> {
     stages: StagePlan,
     devices: Vec<B::Device>,
     threads: usize,
-    fault: Fault,
 }
 
 /// The threads each of `stages` stages gets by default: the machine's cores divided among
@@ -84,7 +62,6 @@ impl<B: Backend> Pipeline<B> {
             stages,
             devices: vec![device.clone(); n],
             threads: default_threads(n),
-            fault: Fault::None,
         }
     }
 
@@ -108,11 +85,6 @@ impl<B: Backend> Pipeline<B> {
         }
     }
 
-    #[doc(hidden)]
-    pub fn with_fault(self, fault: Fault) -> Self {
-        Self { fault, ..self }
-    }
-
     /// The stages.
     pub fn stages(&self) -> &StagePlan {
         &self.stages
@@ -123,27 +95,14 @@ impl<B: Backend> Pipeline<B> {
         self.threads
     }
 
-    fn ranges(&self) -> Vec<Range<usize>> {
-        self.stages.stages.iter().map(|s| s.modules()).collect()
+    /// Each stage's device.
+    pub fn devices(&self) -> &[B::Device] {
+        &self.devices
     }
-}
 
-/// How busy each stage was over a pipelined run of batches.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PipelineTiming {
-    /// Wall time from the first batch fed to the last step reported.
-    pub wall_seconds: f64,
-    /// Each stage's time computing (not waiting for input or for room downstream).
-    pub busy_seconds: Vec<f64>,
-}
-
-impl PipelineTiming {
-    /// Each stage's busy time over the wall time.
-    pub fn busy_fractions(&self) -> Vec<f64> {
-        self.busy_seconds
-            .iter()
-            .map(|b| b / self.wall_seconds.max(1e-9))
-            .collect()
+    /// The modules of each stage.
+    pub(crate) fn ranges(&self) -> Vec<Range<usize>> {
+        self.stages.stages.iter().map(|s| s.modules()).collect()
     }
 }
 
@@ -156,39 +115,59 @@ struct Carry<B: AutodiffBackend> {
 
 /// What a stage reports to the coordinating thread.
 enum Report {
-    /// The (loss, correct) pairs of the stage's modules for one step.
+    /// The stats of the stage's modules for one step.
     Step {
         stage: usize,
         step: usize,
         batch: usize,
-        values: Vec<f32>,
+        modules: Vec<ModuleStats>,
     },
     /// The stage stopped on an error.
     Failed(TrainError),
 }
 
-/// One stage's part of the network, and where it runs.
-struct StagePart<B: AutodiffBackend, U: TrainUnit<B>> {
-    modules: Vec<LocalModule<B, U>>,
-    optimizers: Vec<ModuleOptimizer<B, U>>,
+/// One stage's share of the trainer: its modules and their optimisers, borrowed.
+struct StagePart<'a, B: AutodiffBackend, U: TrainUnit<B>> {
+    modules: &'a mut [LocalModule<B, U>],
+    optimizers: &'a mut [ModuleOptimizer<B, U>],
 }
 
-/// Steps `part` on every batch `input` yields, on `device`, in a pool of `threads` threads;
-/// reports each step and hands the detached output to `output`. Returns the part and its busy
-/// time.
-#[allow(clippy::too_many_arguments, reason = "one thread's whole context")]
-fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
+/// Where and how a stage runs.
+struct StagePlace<B: Backend> {
     stage: usize,
-    mut part: StagePart<B, U>,
     device: B::Device,
+    /// The trainer's device, when the stage's differs: its modules move there and back.
+    home: Option<B::Device>,
     threads: usize,
+}
+
+/// Moves `modules` to `device` as trainable modules (Burn's `fork`), in place.
+fn place<B: AutodiffBackend, U: TrainUnit<B>>(
+    modules: &mut [LocalModule<B, U>],
+    device: &B::Device,
+) {
+    for module in modules {
+        replace_with::replace_with_or_abort(module, |m| m.fork(device));
+    }
+}
+
+/// Steps `part` on every batch `input` yields, on its device, in a pool of its threads;
+/// reports each step and hands the detached output to `output`. Returns the busy time.
+fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
+    place_: StagePlace<B>,
+    part: StagePart<'_, B, U>,
     lr: f64,
-    fault: Fault,
     input: Receiver<Carry<B>>,
     output: Option<SyncSender<Carry<B>>>,
     reports: mpsc::Sender<Report>,
-) -> (StagePart<B, U>, Duration) {
+) -> Duration {
     let mut busy = Duration::ZERO;
+    let StagePlace {
+        stage,
+        device,
+        home,
+        threads,
+    } = place_;
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(move |i| format!("auglocal-stage{stage}-{i}"))
@@ -199,13 +178,19 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
             let _ = reports.send(Report::Failed(TrainError::Config(format!(
                 "the thread pool of pipeline stage {stage} could not be built: {e}"
             ))));
-            return (part, busy);
+            return busy;
         }
     };
-    let n = part.modules.len();
+    let StagePart {
+        modules,
+        optimizers,
+    } = part;
     // The stage runs on a thread of its own pool, so that its kernels split their work over
     // this pool and not another stage's.
     pool.install(move || {
+        if home.is_some() {
+            place(modules, &device);
+        }
         let loss = CrossEntropyLossConfig::new().init(&device);
         for carry in input.iter() {
             let start = Instant::now();
@@ -213,26 +198,10 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
             // A fresh leaf on this stage's device: no autodiff node is shared between threads.
             let x = Tensor::<B, 4>::from_inner(carry.x.to_device(&device));
             let targets = Tensor::<B, 1, Int>::from_inner(carry.targets.to_device(&device));
-            let kept =
-                matches!(fault, Fault::FeedUpdated { stage: s } if s == stage).then(|| x.clone());
-            let (mut h, measured) = step_modules(
-                &mut part.modules,
-                &mut part.optimizers,
-                &loss,
-                x,
-                targets.clone(),
-                lr,
-            );
-            if let Some(x) = kept {
-                h = part
-                    .modules
-                    .iter()
-                    .fold(x, |x, m| m.forward_units(x))
-                    .detach();
-            }
-            let values = read_back(Tensor::cat(measured, 0), 2 * n, "losses");
+            let (h, measured) = step_modules(modules, optimizers, &loss, x, targets.clone(), lr);
+            let stats = Measured::read(measured);
             busy += start.elapsed();
-            let values = match values {
+            let stats = match stats {
                 Ok(v) => v,
                 Err(e) => {
                     let _ = reports.send(Report::Failed(e));
@@ -243,15 +212,10 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 stage,
                 step: carry.step,
                 batch,
-                values,
+                modules: stats,
             };
             if reports.send(report).is_err() {
                 break;
-            }
-            if let Fault::Delay { stage: s, millis } = fault
-                && s == stage
-            {
-                std::thread::sleep(Duration::from_millis(millis));
             }
             if let Some(out) = &output {
                 let next = Carry {
@@ -264,12 +228,15 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 }
             }
         }
-        (part, busy)
+        if let Some(home) = &home {
+            place(modules, home);
+        }
+        busy
     })
 }
 
-/// One step's batch size and, per stage, the values it reported (if it did yet).
-type Pending = (usize, Vec<Option<Vec<f32>>>);
+/// One step's batch size and, per stage, the stats it reported (if it did yet).
+type Pending = (usize, Vec<Option<Vec<ModuleStats>>>);
 
 /// Steps in order as stages report them: a step is complete once every stage reported it.
 struct Collector {
@@ -279,176 +246,176 @@ struct Collector {
 }
 
 impl Collector {
-    fn add(&mut self, stage: usize, step: usize, batch: usize, values: Vec<f32>) {
+    fn add(&mut self, stage: usize, step: usize, batch: usize, modules: Vec<ModuleStats>) {
         let entry = self
             .pending
             .entry(step)
             .or_insert_with(|| (batch, vec![None; self.stages]));
-        entry.1[stage] = Some(values);
+        entry.1[stage] = Some(modules);
     }
 
     /// The next step, if every stage reported it.
     fn pop(&mut self) -> Option<StepStats> {
-        let (batch, parts) = self.pending.get(&self.next)?;
+        let (_, parts) = self.pending.get(&self.next)?;
         if parts.iter().any(Option::is_none) {
             return None;
         }
-        let values: Vec<f32> = parts.iter().flatten().flatten().copied().collect();
-        let stats = StepStats::from_values(*batch, &values);
-        self.pending.remove(&self.next);
+        let (batch, parts) = self.pending.remove(&self.next)?;
         self.next += 1;
-        Some(stats)
+        Some(StepStats::from_modules(
+            batch,
+            parts.into_iter().flatten().flatten(),
+        ))
     }
 }
 
-/// Moves `modules` to `device` as trainable modules (Burn's `fork`), unless already there.
-fn place<B: AutodiffBackend, M: Module<B>>(
-    modules: Vec<M>,
-    device: &B::Device,
-    moved: bool,
-) -> Vec<M> {
-    if moved {
-        modules.into_iter().map(|m| m.fork(device)).collect()
-    } else {
-        modules
+/// Trains `modules` on `batches` at learning rate `lr`, pipelined: stage `s` holds the modules
+/// `ranges[s]` on `devices[s]`, on a pool of `threads` threads. `on_step` sees every step's
+/// stats in order; an error from it (a diverging loss, say) stops the pipeline: the stages
+/// finish what they hold and stop. The modules stay borrowed from the trainer throughout and
+/// end on `devices[0]`; the weights are those of sequential steps on the same batches.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the trainer's parts and the run's context"
+)]
+pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
+    ranges: &[Range<usize>],
+    devices: &[B::Device],
+    threads: usize,
+    modules: &mut [LocalModule<B, U>],
+    optimizers: &mut [ModuleOptimizer<B, U>],
+    batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
+    lr: f64,
+    on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
+) -> Result<Timing, TrainError> {
+    let count = modules.len();
+    let contiguous = ranges.first().map(|r| r.start) == Some(0)
+        && ranges.last().map(|r| r.end) == Some(count)
+        && ranges.windows(2).all(|w| w[0].end == w[1].start);
+    if !contiguous || optimizers.len() != count {
+        return Err(TrainError::Config(format!(
+            "a pipeline of stages {ranges:?} does not cover the trainer's {count} modules"
+        )));
     }
-}
+    if devices.len() != ranges.len() {
+        return Err(TrainError::Config(format!(
+            "{} devices for a pipeline of {} stages: give one device per stage",
+            devices.len(),
+            ranges.len()
+        )));
+    }
+    let home = devices[0].clone();
+    // Split the trainer's modules and optimisers into one borrowed share per stage.
+    let mut parts = Vec::with_capacity(ranges.len());
+    let (mut rest_modules, mut rest_optimizers) = (modules, optimizers);
+    for range in ranges {
+        let (m, rm) = rest_modules.split_at_mut(range.len());
+        let (o, ro) = rest_optimizers.split_at_mut(range.len());
+        parts.push(StagePart {
+            modules: m,
+            optimizers: o,
+        });
+        (rest_modules, rest_optimizers) = (rm, ro);
+    }
 
-impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
-    /// Trains on `batches` at learning rate `lr` with the modules pipelined as `pipeline` cuts
-    /// them; `on_step` sees every step's stats in order (an error from it, a diverging loss
-    /// say, stops the pipeline: the stages finish what they hold and stop). The weights after
-    /// it are those of [`Trainer::step`] on the same batches.
-    pub fn train_pipelined(
-        &mut self,
-        batches: impl Iterator<Item = Result<(Tensor<B, 4>, Tensor<B, 1, Int>), TrainError>>,
-        lr: f64,
-        pipeline: &Pipeline<B>,
-        on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
-    ) -> Result<PipelineTiming, TrainError> {
-        let ranges = pipeline.ranges();
-        let modules = self.network.modules.len();
-        if ranges.last().map(|r| r.end) != Some(modules) || ranges[0].start != 0 {
-            return Err(TrainError::Config(format!(
-                "a pipeline of stages {ranges:?} does not cover the trainer's {modules} modules"
-            )));
-        }
-        let home = pipeline.devices[0].clone();
-        let moved = pipeline.devices.iter().any(|d| *d != home);
-        let mut all_modules = std::mem::take(&mut self.network.modules);
-        let mut all_optimizers = std::mem::take(&mut self.optimizers);
-        let mut parts = Vec::with_capacity(ranges.len());
-        for (range, device) in ranges.iter().zip(&pipeline.devices).rev() {
-            let modules = place(all_modules.split_off(range.start), device, moved);
-            let optimizers = all_optimizers.split_off(range.start);
-            parts.push(StagePart {
-                modules,
-                optimizers,
+    let start = Instant::now();
+    let (busy, outcome) = std::thread::scope(|scope| {
+        let (feed, first_input) = mpsc::sync_channel::<Carry<B>>(CAPACITY);
+        let (reports_tx, reports) = mpsc::channel::<Report>();
+        let last = parts.len() - 1;
+        let mut input = Some(first_input);
+        let mut handles = Vec::with_capacity(parts.len());
+        for (stage, part) in parts.into_iter().enumerate() {
+            let this_input = input.take().expect("each stage's input is made once");
+            let output = (stage < last).then(|| {
+                let (tx, rx) = mpsc::sync_channel(CAPACITY);
+                input = Some(rx);
+                tx
             });
+            let device = devices[stage].clone();
+            let place = StagePlace {
+                stage,
+                home: (device != home).then(|| home.clone()),
+                device,
+                threads,
+            };
+            let reports = reports_tx.clone();
+            handles
+                .push(scope.spawn(move || run_stage(place, part, lr, this_input, output, reports)));
         }
-        parts.reverse();
-
-        let start = Instant::now();
-        let (returned, outcome) = std::thread::scope(|scope| {
-            let (feed, first_input) = mpsc::sync_channel::<Carry<B>>(CAPACITY);
-            let (reports_tx, reports) = mpsc::channel::<Report>();
-            let last = parts.len() - 1;
-            let mut input = Some(first_input);
-            let mut handles = Vec::with_capacity(parts.len());
-            for (stage, part) in parts.into_iter().enumerate() {
-                let this_input = input.take().expect("each stage's input is made once");
-                let output = (stage < last).then(|| {
-                    let (tx, rx) = mpsc::sync_channel(CAPACITY);
-                    input = Some(rx);
-                    tx
-                });
-                let device = pipeline.devices[stage].clone();
-                let reports = reports_tx.clone();
-                let (threads, fault) = (pipeline.threads, pipeline.fault);
-                handles.push(scope.spawn(move || {
-                    run_stage(
-                        stage, part, device, threads, lr, fault, this_input, output, reports,
-                    )
-                }));
+        drop(reports_tx);
+        let mut collector = Collector {
+            stages: last + 1,
+            pending: BTreeMap::new(),
+            next: 0,
+        };
+        let mut failure: Option<TrainError> = None;
+        let mut handle = |report: Report, failure: &mut Option<TrainError>| {
+            if failure.is_some() {
+                return;
             }
-            drop(reports_tx);
-            let mut collector = Collector {
-                stages: last + 1,
-                pending: BTreeMap::new(),
-                next: 0,
-            };
-            let mut failure: Option<TrainError> = None;
-            let mut handle = |report: Report, failure: &mut Option<TrainError>| {
-                if failure.is_some() {
-                    return;
+            match report {
+                Report::Step {
+                    stage,
+                    step,
+                    batch,
+                    modules,
+                } => {
+                    collector.add(stage, step, batch, modules);
+                    while let Some(stats) = collector.pop() {
+                        if let Err(e) = on_step(collector.next - 1, &stats) {
+                            *failure = Some(e);
+                            return;
+                        }
+                    }
                 }
-                match report {
-                    Report::Step {
-                        stage,
+                Report::Failed(e) => *failure = Some(e),
+            }
+        };
+        let mut feed = Some(feed);
+        for (step, batch) in batches.enumerate() {
+            match batch {
+                Ok((images, targets)) => {
+                    let carry = Carry {
                         step,
-                        batch,
-                        values,
-                    } => {
-                        collector.add(stage, step, batch, values);
-                        while let Some(stats) = collector.pop() {
-                            if let Err(e) = on_step(collector.next - 1, &stats) {
-                                *failure = Some(e);
-                                return;
-                            }
-                        }
+                        x: images.inner(),
+                        targets: targets.inner(),
+                    };
+                    let sent = feed.as_ref().is_some_and(|f| f.send(carry).is_ok());
+                    if !sent {
+                        break;
                     }
-                    Report::Failed(e) => *failure = Some(e),
                 }
-            };
-            let mut feed = Some(feed);
-            for (step, batch) in batches.enumerate() {
-                match batch {
-                    Ok((images, targets)) => {
-                        let carry = Carry {
-                            step,
-                            x: images.inner(),
-                            targets: targets.inner(),
-                        };
-                        let sent = feed.as_ref().is_some_and(|f| f.send(carry).is_ok());
-                        if !sent {
-                            break;
-                        }
-                    }
-                    Err(e) => failure = failure.or(Some(e)),
-                }
-                while let Ok(report) = reports.try_recv() {
-                    handle(report, &mut failure);
-                }
-                if failure.is_some() {
-                    break;
-                }
+                Err(e) => failure = failure.or(Some(e)),
             }
-            // No more batches: the stages drain what they hold and stop.
-            drop(feed.take());
-            for report in reports.iter() {
+            while let Ok(report) = reports.try_recv() {
                 handle(report, &mut failure);
             }
-            let returned: Vec<(StagePart<B, U>, Duration)> = handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect();
-            (returned, failure)
-        });
-        let wall = start.elapsed();
-        let mut busy = Vec::with_capacity(returned.len());
-        for (part, stage_busy) in returned {
-            self.network
-                .modules
-                .extend(place(part.modules, &home, moved));
-            self.optimizers.extend(part.optimizers);
-            busy.push(stage_busy.as_secs_f64());
+            if failure.is_some() {
+                break;
+            }
         }
-        match outcome {
-            Some(e) => Err(e),
-            None => Ok(PipelineTiming {
-                wall_seconds: wall.as_secs_f64(),
-                busy_seconds: busy,
-            }),
+        // No more batches: the stages drain what they hold and stop.
+        drop(feed.take());
+        for report in reports.iter() {
+            handle(report, &mut failure);
         }
+        let busy: Vec<f64> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    .as_secs_f64()
+            })
+            .collect();
+        (busy, failure)
+    });
+    let wall = start.elapsed();
+    match outcome {
+        Some(e) => Err(e),
+        None => Ok(Timing {
+            wall_seconds: wall.as_secs_f64(),
+            busy_seconds: busy,
+        }),
     }
 }

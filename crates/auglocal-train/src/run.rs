@@ -21,9 +21,9 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::checkpoint::{self, write_atomic};
+use crate::execution::{Execution, Strategy};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
-use crate::pipeline::Pipeline;
 use crate::progress::Progress;
 use crate::reopen::Opened;
 use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock};
@@ -259,10 +259,10 @@ impl<B: FastOpsAutodiff> Run<B> {
     ) -> Result<EpochMetrics, TrainError> {
         let lr = self.config.lr_at(epoch);
         let meter = Meter::start();
-        let pipeline = self.pipeline()?;
+        let strategy = self.strategy()?;
         let training = self
             .trainer
-            .train_epoch_with(&self.train_loader, epoch, lr, pipeline.as_ref(), progress)
+            .train_epoch_with(&self.train_loader, epoch, lr, &strategy, progress)
             .map_err(|e| self.with_hint(e))?;
         let peak_memory = meter.peak();
         let eval_start = Instant::now();
@@ -282,7 +282,7 @@ impl<B: FastOpsAutodiff> Run<B> {
             eval_seconds: eval_start.elapsed().as_secs_f64(),
             images_per_second: training.images as f64 / training.seconds.max(1e-9),
             peak_memory,
-            stage_busy: self.config.pipeline.map(|_| training.stage_busy),
+            stage_busy: self.config.execution.stages().map(|_| training.stage_busy),
         };
         self.history.push(metrics.clone());
         // The checkpoint first (it holds the metrics too), then the line of metrics.jsonl.
@@ -306,9 +306,9 @@ impl<B: FastOpsAutodiff> Run<B> {
     }
 
     /// Places pipeline stage `s` on `devices[s]` (by default every stage runs on the run's
-    /// device); refuses a list that is not one device per stage of `config.pipeline`.
+    /// device); refuses a list that is not one device per stage of the run's execution.
     pub fn with_stage_devices(mut self, devices: Vec<B::Device>) -> Result<Self, TrainError> {
-        let stages = self.config.pipeline.unwrap_or(1);
+        let stages = self.config.execution.stages().unwrap_or(1);
         if devices.len() != stages {
             return Err(TrainError::Config(format!(
                 "{} devices for {stages} pipeline stage(s): give one device per stage",
@@ -319,22 +319,21 @@ impl<B: FastOpsAutodiff> Run<B> {
         Ok(self)
     }
 
-    /// How the next epoch is scheduled: the configuration's pipeline, or, with `threads` and
-    /// no pipeline, one stage (the sequential step on a pool of that many threads).
-    pub fn pipeline(&self) -> Result<Option<Pipeline<B>>, TrainError> {
-        let stages = match (self.config.pipeline, self.config.threads) {
-            (Some(s), _) => s,
-            (None, Some(_)) => 1,
-            (None, None) => return Ok(None),
-        };
-        let mut pipeline = Pipeline::new(StagePlan::balance(&self.plan, stages)?, &self.device);
-        if let Some(devices) = &self.stage_devices {
-            pipeline = pipeline.with_devices(devices.clone())?;
-        }
-        if let Some(threads) = self.config.threads {
-            pipeline = pipeline.with_threads(threads);
-        }
-        Ok(Some(pipeline))
+    /// How the next epoch executes: the configuration's [`Execution`] and threads, on the
+    /// run's device (or the stages' devices).
+    pub fn strategy(&self) -> Result<Strategy<B>, TrainError> {
+        let strategy = Strategy::new(
+            self.config.execution,
+            self.config.threads,
+            &self.plan,
+            &self.device,
+        )?;
+        Ok(match (strategy, &self.stage_devices) {
+            (Strategy::Pipelined(p), Some(devices)) => {
+                Strategy::Pipelined(p.with_devices(devices.clone())?)
+            }
+            (strategy, _) => strategy,
+        })
     }
 
     /// Where the last good checkpoint is, in words.
@@ -414,7 +413,7 @@ impl<B: FastOpsAutodiff> Built<B> {
             [shape.channels, shape.height, shape.width],
         )?;
         let plan = Plan::new(&network, &config.local(&network))?;
-        if let Some(stages) = config.pipeline {
+        if let Execution::Pipelined { stages } = config.execution {
             StagePlan::balance(&plan, stages)?;
         }
         footprint::check(&plan, config.batch)?;

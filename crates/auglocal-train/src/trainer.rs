@@ -11,43 +11,20 @@ use auglocal_model::LocalUnit;
 use auglocal_model::nn::Unit;
 use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::optim::{Optimizer, SgdConfig};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
 
 use crate::TrainError;
-use crate::local::{LocalModule, LocalNetwork};
-use crate::pipeline::Pipeline;
+use crate::execution::{self, Batch, Strategy, Timing};
+use crate::local::LocalNetwork;
 use crate::progress::Progress;
-
-/// The optimiser of one module: SGD over its units and its aux net (or head).
-pub type ModuleOptimizer<B, U = Unit<B>> =
-    OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, LocalModule<B, U>, B>;
-
-/// The saved state of one module's optimiser.
-pub type OptimizerRecord<B, U = Unit<B>> =
-    <ModuleOptimizer<B, U> as Optimizer<LocalModule<B, U>, B>>::Record;
-
-/// A unit type the trainer trains: a [`LocalUnit`] on the autodiff backend whose inference
-/// copy (`AutodiffModule::valid`, what evaluation runs) is one on the inner backend. Every
-/// `#[derive(Module)]` struct with a [`LocalUnit`] impl for all backends is one.
-pub trait TrainUnit<B: AutodiffBackend>:
-    LocalUnit<B>
-    + ModuleDisplay
-    + AutodiffModule<B, InnerModule: LocalUnit<B::InnerBackend> + ModuleDisplay>
-{
-}
-
-impl<B, U> TrainUnit<B> for U
-where
-    B: AutodiffBackend,
-    U: LocalUnit<B> + ModuleDisplay + AutodiffModule<B>,
-    U::InnerModule: LocalUnit<B::InnerBackend> + ModuleDisplay,
-{
-}
+use crate::step::{
+    LastThread, ModuleOptimizer, OptimizerRecord, StepStats, TrainUnit, correct, read_back,
+    settle_running_stats,
+};
 
 /// SGD as the reference: Nesterov momentum without dampening, coupled L2 weight decay on every
 /// parameter.
@@ -64,42 +41,6 @@ pub fn sgd_config(momentum: f64, weight_decay: f64) -> SgdConfig {
         )
 }
 
-/// What one step measured, per module (in order).
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepStats {
-    /// Images in the batch.
-    pub batch: usize,
-    /// Each module's local loss.
-    pub losses: Vec<f32>,
-    /// Each module's correct predictions (its aux head's, or the primary head's for the last).
-    pub correct: Vec<usize>,
-}
-
-impl StepStats {
-    /// The stats of modules whose (loss, correct) pairs were read back in order.
-    pub(crate) fn from_values(batch: usize, values: &[f32]) -> Self {
-        Self {
-            batch,
-            losses: values.iter().step_by(2).copied().collect(),
-            correct: values
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .map(|&c| c as usize)
-                .collect(),
-        }
-    }
-
-    /// The first module whose loss is NaN or infinite, with that loss.
-    pub fn divergence(&self) -> Option<(usize, f32)> {
-        self.losses
-            .iter()
-            .copied()
-            .enumerate()
-            .find(|(_, l)| !l.is_finite())
-    }
-}
-
 /// A network cut into modules, with one optimiser per module. `U` is the type of the primary
 /// network's units: auglocal's own, or a library user's ([`Trainer::from_units`]).
 pub struct Trainer<
@@ -110,6 +51,9 @@ pub struct Trainer<
     pub(crate) optimizers: Vec<ModuleOptimizer<B, U>>,
     loss: CrossEntropyLoss<B>,
     input_shape: Option<[usize; 3]>,
+    /// Where the modules were last stepped: BatchNorm's running statistics keep each
+    /// thread's last update aside until that thread's next one ([`settle_running_stats`]).
+    last_thread: LastThread,
 }
 
 impl<B: FastOpsAutodiff> Trainer<B> {
@@ -147,6 +91,7 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             optimizers,
             loss: CrossEntropyLossConfig::new().init(device),
             input_shape: None,
+            last_thread: LastThread::Settled,
         }
     }
 
@@ -197,6 +142,7 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             )));
         }
         self.network = network;
+        self.last_thread = LastThread::Settled;
         self.optimizers = std::mem::take(&mut self.optimizers)
             .into_iter()
             .zip(records)
@@ -205,7 +151,7 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
         Ok(())
     }
 
-    /// One training step on a batch at learning rate `lr`.
+    /// One training step on a batch at learning rate `lr`, on the calling thread.
     ///
     /// For each module in order: forward its units, take its local cross-entropy (through its
     /// aux net, or the primary head for the last module), backpropagate, step its optimiser
@@ -221,39 +167,66 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
         targets: Tensor<B, 1, Int>,
         lr: f64,
     ) -> Result<StepStats, TrainError> {
-        let [batch, c, h, w] = images.dims();
-        if let Some(expected) = self.input_shape
-            && expected != [c, h, w]
-        {
-            let show = |[c, h, w]: [usize; 3]| format!("{c}x{h}x{w}");
-            return Err(TrainError::InputShape {
-                expected: show(expected),
-                got: show([c, h, w]),
-            });
+        let mut last = None;
+        self.train_batches(
+            std::iter::once(Ok((images, targets))),
+            lr,
+            &Strategy::default(),
+            &mut |_, stats| {
+                last = Some(stats.clone());
+                Ok(())
+            },
+        )?;
+        Ok(last.expect("one batch, one step"))
+    }
+
+    /// Trains on `batches` at learning rate `lr`, executed as `strategy` says; `on_step` sees
+    /// every step's stats in order (`step` from 0), and an error from it (a diverging loss,
+    /// say) stops the run. Every strategy leaves the weights of [`Trainer::step`] on the same
+    /// batches; batches whose images are not the network's shape are refused.
+    pub fn train_batches(
+        &mut self,
+        batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
+        lr: f64,
+        strategy: &Strategy<B>,
+        on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
+    ) -> Result<Timing, TrainError> {
+        let here = std::thread::current().id();
+        let calling = strategy.on_calling_thread();
+        // Steps on other threads than the last ones must first see their pending BatchNorm
+        // statistics applied (see `settle_running_stats`).
+        let must_settle = if calling {
+            self.last_thread.must_settle(here)
+        } else {
+            self.last_thread != LastThread::Settled
+        };
+        if must_settle {
+            settle_running_stats(&self.network.modules);
         }
-        assert_eq!(
-            self.network.modules.len(),
-            self.optimizers.len(),
-            "one optimiser per module (Trainer::new and restore keep them paired)"
-        );
-        let (_, measured) = step_modules(
+        self.last_thread = if calling {
+            LastThread::One(here)
+        } else {
+            LastThread::Gone
+        };
+        let expected = self.input_shape;
+        let batches = batches.map(|batch| {
+            let (images, targets) = batch?;
+            check_shape(expected, &images)?;
+            Ok((images, targets))
+        });
+        execution::run(
+            strategy,
             &mut self.network.modules,
             &mut self.optimizers,
             &self.loss,
-            images,
-            targets,
+            batches,
             lr,
-        );
-        // One read of every module's loss and count per step.
-        let values = read_back(
-            Tensor::cat(measured, 0),
-            2 * self.optimizers.len(),
-            "losses",
-        )?;
-        Ok(StepStats::from_values(batch, &values))
+            on_step,
+        )
     }
 
-    /// Trains one epoch (`epoch` from 1) of `loader`'s batches at learning rate `lr`.
+    /// Trains one epoch (`epoch` from 1) of `loader`'s batches at learning rate `lr`, on the
+    /// calling thread.
     pub fn train_epoch(
         &mut self,
         loader: &Loader<B>,
@@ -261,18 +234,17 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
         lr: f64,
         progress: &mut dyn Progress,
     ) -> Result<EpochTraining, TrainError> {
-        self.train_epoch_with(loader, epoch, lr, None, progress)
+        self.train_epoch_with(loader, epoch, lr, &Strategy::default(), progress)
     }
 
-    /// [`Trainer::train_epoch`], pipelined when `pipeline` is given (see
-    /// [`Trainer::train_pipelined`]): the same weights and metrics, and each stage's busy
-    /// fraction.
+    /// [`Trainer::train_epoch`], executed as `strategy` says: the same weights and metrics,
+    /// and, pipelined, each stage's busy fraction.
     pub fn train_epoch_with(
         &mut self,
         loader: &Loader<B>,
         epoch: usize,
         lr: f64,
-        pipeline: Option<&Pipeline<B>>,
+        strategy: &Strategy<B>,
         progress: &mut dyn Progress,
     ) -> Result<EpochTraining, TrainError> {
         let start = Instant::now();
@@ -308,19 +280,7 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             progress.step(step + 1, images, mean_last, start.elapsed().as_secs_f64());
             Ok(())
         };
-        let stage_busy = match pipeline {
-            None => {
-                for (step, batch) in batches.enumerate() {
-                    let (x, targets) = batch?;
-                    let stats = self.step(x, targets, lr)?;
-                    on_step(step, &stats)?;
-                }
-                Vec::new()
-            }
-            Some(pipeline) => self
-                .train_pipelined(batches, lr, pipeline, &mut on_step)?
-                .busy_fractions(),
-        };
+        let timing = self.train_batches(batches, lr, strategy, &mut on_step)?;
         let images_f = images.max(1) as f64;
         Ok(EpochTraining {
             losses: loss_sums.iter().map(|s| s / images_f).collect(),
@@ -331,77 +291,27 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
                 .collect(),
             images,
             seconds: start.elapsed().as_secs_f64(),
-            stage_busy,
+            stage_busy: timing.busy_fractions(),
         })
     }
 }
 
-/// Steps `modules` in order on one batch, each with its own optimiser (`optimizers[k]` for
-/// `modules[k]`): forward its units, take its local cross-entropy (through its aux net, or the
-/// primary head), backpropagate, step, and hand a detached output to the next. Returns the
-/// last module's detached output and, per module, its loss and correct predictions (two
-/// one-element tensors, not yet read back).
-///
-/// The sequential trainer runs every module through it; a pipeline stage runs its own.
-pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
-    modules: &mut Vec<LocalModule<B, U>>,
-    optimizers: &mut [ModuleOptimizer<B, U>],
-    loss: &CrossEntropyLoss<B>,
-    images: Tensor<B, 4>,
-    targets: Tensor<B, 1, Int>,
-    lr: f64,
-) -> (Tensor<B, 4>, Vec<Tensor<B::InnerBackend, 1>>) {
-    let inner_targets = targets.clone().inner();
-    let mut stepped = Vec::with_capacity(modules.len());
-    let mut measured = Vec::with_capacity(2 * modules.len());
-    let mut x = images;
-    for (module, optimizer) in std::mem::take(modules).into_iter().zip(optimizers) {
-        let (h, logits, loss) = module.forward_loss(x, targets.clone(), loss);
-        measured.push(loss.clone().inner());
-        measured.push(correct(logits.inner(), inner_targets.clone()));
-        let grads = GradientsParams::from_grads(loss.backward(), &module);
-        stepped.push(optimizer.step(lr, module, grads));
-        // The isolation point: no gradient crosses it, and the module's graph is gone.
-        x = h.detach();
+/// Refuses images that are not `[channels, size, size]` = `expected` (when known).
+fn check_shape<B: AutodiffBackend>(
+    expected: Option<[usize; 3]>,
+    images: &Tensor<B, 4>,
+) -> Result<(), TrainError> {
+    let [_, c, h, w] = images.dims();
+    match expected {
+        Some(expected) if expected != [c, h, w] => {
+            let show = |[c, h, w]: [usize; 3]| format!("{c}x{h}x{w}");
+            Err(TrainError::InputShape {
+                expected: show(expected),
+                got: show([c, h, w]),
+            })
+        }
+        _ => Ok(()),
     }
-    *modules = stepped;
-    (x, measured)
-}
-
-/// The values of a 1-D tensor on the host, exactly `expected` of them.
-pub(crate) fn read_back<B: Backend>(
-    values: Tensor<B, 1>,
-    expected: usize,
-    what: &'static str,
-) -> Result<Vec<f32>, TrainError> {
-    let values: Vec<f32> =
-        values
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .map_err(|e| TrainError::ReadBack {
-                what,
-                message: format!("{e:?}"),
-            })?;
-    if values.len() != expected {
-        return Err(TrainError::ReadBack {
-            what,
-            message: format!("{} values where {expected} were expected", values.len()),
-        });
-    }
-    Ok(values)
-}
-
-/// Correct predictions, as a one-element float tensor.
-fn correct<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
-    let batch = targets.dims()[0];
-    logits
-        .argmax(1)
-        .reshape([batch])
-        .equal(targets)
-        .int()
-        .sum()
-        .float()
 }
 
 /// What one epoch of training measured.

@@ -1,13 +1,25 @@
 //! Pipelined training equals sequential training: for every local rule and 2, 3 and one stage
 //! per module, N pipelined steps leave the weights, BatchNorm statistics and per-module losses
-//! of N sequential steps, bit for bit on the CPU backend. A stage fed the output of its
-//! *updated* modules must break that (the test can fail); a slow stage must not.
+//! of N sequential steps, bit for bit on the CPU backend, and so do several epochs with no
+//! evaluation between them. A pipeline whose second stage is fed the output of the first
+//! stage's *updated* modules must break that (the test can fail); a slow stage must not.
 
 mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use auglocal_aux::{Plan, Rule, StagePlan};
-use auglocal_train::pipeline::{Fault, Pipeline};
-use auglocal_train::{StepStats, TrainError, Trainer, sgd_config};
+use auglocal_kernels::FastOps;
+use auglocal_model::LocalUnit;
+use auglocal_model::nn::Unit;
+use auglocal_train::pipeline::Pipeline;
+use auglocal_train::{Execution, StepStats, Strategy, TrainError, Trainer, sgd_config};
+use burn::module::{AutodiffModule, Module};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
 use common::{B, Batch, batches, max_diff, plan, seeded, tensors};
 
 const STEPS: usize = 3;
@@ -69,6 +81,84 @@ fn fresh(plan: &Plan) -> Trainer<B> {
     Trainer::init(plan, &sgd_config(0.9, 5e-4), 7, &Default::default())
 }
 
+/// A unit of auglocal's that sleeps before each forward pass on the threads of pipeline stage
+/// 0's pool: a slow device. Elsewhere (sequential training on the test's thread) it does not.
+#[derive(Module, Debug)]
+struct SlowOnStage0<B: Backend> {
+    unit: Unit<B>,
+}
+
+impl<B: FastOps> LocalUnit<B> for SlowOnStage0<B> {
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let stage0 = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("auglocal-stage0-"));
+        if stage0 {
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        self.unit.forward(x)
+    }
+}
+
+/// [`fresh`]'s network with every unit slow on stage 0.
+fn fresh_slow(plan: &Plan) -> Trainer<B, SlowOnStage0<B>> {
+    let device = Default::default();
+    B::seed(&device, 7);
+    let units = plan.network.init::<B>(&device).units;
+    let units = units
+        .into_iter()
+        .map(|unit| SlowOnStage0 { unit })
+        .collect();
+    Trainer::from_units(units, plan, &sgd_config(0.9, 5e-4), 7, &device).expect("units")
+}
+
+/// What a wrong pipeline of two stages computes: the modules before `cut` step on each batch
+/// and hand on the output of their *updated* weights (recomputed after the step) instead of
+/// the output their step was taken on.
+fn fed_updated(plan: &Plan, data: &[Batch], cut: usize, lr: f64) -> Vec<StepStats> {
+    let device = Default::default();
+    let loss = CrossEntropyLossConfig::new().init(&device);
+    let mut modules = fresh(plan).into_network().modules;
+    let sgd = sgd_config(0.9, 5e-4);
+    let mut optimizers: Vec<_> = modules.iter().map(|_| sgd.init()).collect();
+    data.iter()
+        .map(|(images, targets)| {
+            let mut losses = Vec::new();
+            let mut x = images.clone();
+            let mut stepped = Vec::new();
+            for (k, (module, optimizer)) in std::mem::take(&mut modules)
+                .into_iter()
+                .zip(&mut optimizers)
+                .enumerate()
+            {
+                let (h, _, value) = module.forward_loss(x.clone(), targets.clone(), &loss);
+                losses.push(value.clone().into_scalar());
+                let grads = GradientsParams::from_grads(value.backward(), &module);
+                let module = optimizer.step(lr, module, grads);
+                x = if k + 1 == cut {
+                    // The fault: the first stage's output recomputed with its updated modules.
+                    stepped[..]
+                        .iter()
+                        .chain(std::iter::once(&module))
+                        .fold(images.clone(), |x, m: &auglocal_train::LocalModule<B>| {
+                            m.forward_units(x)
+                        })
+                        .detach()
+                } else {
+                    h.detach()
+                };
+                stepped.push(module);
+            }
+            modules = stepped;
+            StepStats {
+                batch: targets.dims()[0],
+                correct: vec![0; losses.len()],
+                losses,
+            }
+        })
+        .collect()
+}
+
 fn sequential(plan: &Plan, data: &[Batch]) -> (Trainer<B>, Vec<StepStats>) {
     sequential_at(plan, data, LR)
 }
@@ -83,22 +173,20 @@ fn sequential_at(plan: &Plan, data: &[Batch], lr: f64) -> (Trainer<B>, Vec<StepS
 }
 
 fn pipelined(plan: &Plan, data: &[Batch], pipeline: &Pipeline<B>) -> (Trainer<B>, Vec<StepStats>) {
-    pipelined_at(plan, data, pipeline, LR)
+    pipelined_on(fresh(plan), data, pipeline)
 }
 
-fn pipelined_at(
-    plan: &Plan,
+fn pipelined_on<U: auglocal_train::TrainUnit<B>>(
+    mut trainer: Trainer<B, U>,
     data: &[Batch],
     pipeline: &Pipeline<B>,
-    lr: f64,
-) -> (Trainer<B>, Vec<StepStats>) {
-    let mut trainer = fresh(plan);
+) -> (Trainer<B, U>, Vec<StepStats>) {
     let mut stats = Vec::new();
     let timing = trainer
-        .train_pipelined(
+        .train_batches(
             data.iter().cloned().map(Ok),
-            lr,
-            pipeline,
+            LR,
+            &Strategy::Pipelined(pipeline.clone()),
             &mut |step, s| {
                 assert_eq!(step, stats.len(), "steps arrive in order");
                 stats.push(s.clone());
@@ -142,15 +230,15 @@ fn feeding_the_updated_output_is_caught_and_a_slow_stage_changes_nothing() {
     let _seed = seeded();
     let data = batches(STEPS, 8);
     let plan = plan(Rule::AugLocal, 6);
-    let (reference, expected) = sequential(&plan, &data);
-    let weights = tensors(reference.network());
 
     // At a larger learning rate the updated weights are far from the old ones, so the fault
-    // shows well above the bound of any backend.
+    // shows well above the bound of any backend. The right pipeline is exact at that rate.
     let lr = 0.5;
     let (_, at_lr) = sequential_at(&plan, &data, lr);
-    let wrong = pipeline(&plan, 2).with_fault(Fault::FeedUpdated { stage: 0 });
-    let (_, stats) = pipelined_at(&plan, &data, &wrong, lr);
+    let cut = StagePlan::balance(&plan, 2).expect("stages").stages[0]
+        .modules()
+        .end;
+    let stats = fed_updated(&plan, &data, cut, lr);
     let drift = loss_drift(&stats, &at_lr);
     eprintln!("fed the updated output: loss drift {drift:e}");
     assert!(
@@ -158,12 +246,75 @@ fn feeding_the_updated_output_is_caught_and_a_slow_stage_changes_nothing() {
         "the second stage saw other inputs, yet its losses moved by {drift:e} only"
     );
 
-    let slow = pipeline(&plan, 3).with_fault(Fault::Delay {
-        stage: 0,
-        millis: 40,
-    });
-    let run = pipelined(&plan, &data, &slow);
-    assert_same("a slow stage", &run, &expected, &weights);
+    // Stage 0 of three sleeps 40 ms in every unit's forward pass.
+    let mut reference = fresh_slow(&plan);
+    let expected: Vec<StepStats> = data
+        .iter()
+        .map(|(x, t)| reference.step(x.clone(), t.clone(), LR).expect("step"))
+        .collect();
+    let weights = tensors(reference.network());
+    let (trainer, stats) = pipelined_on(fresh_slow(&plan), &data, &pipeline(&plan, 3));
+    let drift = loss_drift(&stats, &expected);
+    let moved = max_diff(&tensors(trainer.network()), &weights);
+    eprintln!("a slow stage: loss drift {drift:e}, weight drift {moved:e}");
+    assert!(drift <= BOUND, "a slow stage: losses differ by {drift:e}");
+    assert!(
+        moved <= WEIGHT_BOUND,
+        "a slow stage: weights differ by {moved:e}"
+    );
+}
+
+/// Epochs of `loader` trained as `strategy` says, with no evaluation (nothing that syncs
+/// BatchNorm's running statistics) between them.
+fn epochs_without_evaluation(
+    plan: &Plan,
+    loader: &auglocal_data::Loader<B>,
+    strategy: &Strategy<B>,
+) -> Trainer<B> {
+    use auglocal_train::progress::Silent;
+    let mut trainer = fresh(plan);
+    for epoch in 1..=3 {
+        trainer
+            .train_epoch_with(loader, epoch, LR, strategy, &mut Silent)
+            .expect("epoch");
+    }
+    trainer
+}
+
+#[test]
+fn several_epochs_without_evaluation_keep_the_batchnorm_statistics_of_sequential_training() {
+    use auglocal_data::{Data, DataConfig, DatasetName, Loader, LoaderConfig};
+    let _seed = seeded();
+    let device = Default::default();
+    let data = Data::open(&DataConfig::new(DatasetName::Synthetic, 32))
+        .expect("synthetic data")
+        .limit(Some(48), Some(16));
+    let loader = Loader::<B>::new(
+        Arc::clone(&data.train),
+        data.train_pipeline.clone(),
+        LoaderConfig::train(16, 0),
+        device,
+    )
+    .expect("loader");
+    let plan = plan(Rule::AugLocal, 6);
+    let sequential = epochs_without_evaluation(&plan, &loader, &Strategy::default());
+    // Synced as evaluation and checkpoints sync them: every thread's pending update applied.
+    let expected = tensors(&sequential.network().valid());
+    for (what, strategy) in [
+        (
+            "pipelined, 2 stages",
+            Strategy::Pipelined(pipeline(&plan, 2)),
+        ),
+        (
+            "sequential on a pool",
+            Strategy::Sequential { threads: Some(1) },
+        ),
+    ] {
+        let trainer = epochs_without_evaluation(&plan, &loader, &strategy);
+        let moved = max_diff(&tensors(&trainer.network().valid()), &expected);
+        eprintln!("{what}: weight and statistics drift {moved:e} after 3 epochs");
+        assert!(moved <= WEIGHT_BOUND, "{what}: differ by {moved:e}");
+    }
 }
 
 #[test]
@@ -174,10 +325,10 @@ fn a_step_that_fails_stops_the_pipeline_and_keeps_every_module() {
     let mut trainer = fresh(&plan);
     let mut seen = 0;
     let err = trainer
-        .train_pipelined(
+        .train_batches(
             data.iter().cloned().map(Ok),
             LR,
-            &pipeline(&plan, 2),
+            &Strategy::Pipelined(pipeline(&plan, 2)),
             &mut |step, _| {
                 seen += 1;
                 if step == 1 {
@@ -223,16 +374,16 @@ fn a_pipelined_run_trains_and_resumes_to_the_sequential_metrics() {
     drop(sequential);
 
     let piped = TrainConfig {
-        pipeline: Some(3),
+        execution: Execution::Pipelined { stages: 3 },
         threads: Some(1),
         ..config
     };
     {
         let mut run = Run::<B>::create(piped, &pipe_dir, &device).expect("run");
-        assert_eq!(
-            run.pipeline().expect("valid").map(|p| p.stages().len()),
-            Some(3)
-        );
+        assert!(matches!(
+            run.strategy().expect("valid"),
+            Strategy::Pipelined(p) if p.stages().len() == 3
+        ));
         run.train_next(&mut Silent).expect("epoch 1");
         // Killed here: the next process resumes.
     }
@@ -275,7 +426,7 @@ fn pipelines_that_cannot_be_cut_are_refused() {
     ] {
         let config = TrainConfig {
             rule,
-            pipeline: Some(stages),
+            execution: Execution::Pipelined { stages },
             ..common::tiny_run()
         };
         let err = Run::<B>::create(config, &dir, &device)

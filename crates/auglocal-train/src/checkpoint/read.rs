@@ -16,7 +16,7 @@ use super::{
 };
 use crate::TrainError;
 use crate::local::LocalNetwork;
-use crate::trainer::OptimizerRecord;
+use crate::step::OptimizerRecord;
 
 /// A checkpoint read back: its state, the network with its weights, the optimisers' states.
 pub struct Loaded<B: AutodiffBackend> {
