@@ -17,10 +17,11 @@ use auglocal_kernels::ConvBackward;
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::{Arch, NetworkConfig};
 use auglocal_train::MAX_BATCH;
+use auglocal_train::data_parallel::DataParallel;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
 use auglocal_train::pipeline::Pipeline;
-use auglocal_train::{StepStats, Strategy, TrainError, Trainer, sgd_config};
+use auglocal_train::{Execution, StepStats, Strategy, TrainError, Trainer, sgd_config};
 use burn::data::dataloader::batcher::Batcher;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -90,6 +91,11 @@ pub struct BenchArgs {
     /// busy fraction, peak memory.
     #[arg(long, value_name = "S")]
     pipeline: Option<usize>,
+    /// Also measure every rule with N data-parallel replicas (`train --data-parallel N`), each
+    /// on a pool of --threads threads, next to its sequential row: images/s over the measured
+    /// steps' wall time, the speed-up, the all-reduce's time per step, peak memory.
+    #[arg(long, value_name = "N")]
+    data_parallel: Option<usize>,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
@@ -142,6 +148,21 @@ pub struct RuleResult {
     /// Pipelined: each stage's predicted busy fraction (its share of the plan's cost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_busy: Option<Vec<f64>>,
+    /// Data-parallel: the number of replicas (`None`: one trainer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parallel: Option<usize>,
+    /// Data-parallel: the replicas' mean time in the gradients' all-reduce per step, waiting
+    /// for the slower replica included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_seconds_per_step: Option<f64>,
+}
+
+impl RuleResult {
+    /// Whether the modules ran one after the other in one trainer (neither pipelined nor
+    /// replicated).
+    pub fn is_sequential(&self) -> bool {
+        self.pipeline.is_none() && self.data_parallel.is_none()
+    }
 }
 
 /// The whole benchmark.
@@ -173,6 +194,24 @@ pub struct BenchReport {
     /// Each pipelined row over the same rule's sequential row.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pipeline_speedups: Vec<PipelineSpeedup>,
+    /// Each data-parallel row over the same rule's sequential row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_parallel_speedups: Vec<DataParallelSpeedup>,
+}
+
+/// A data-parallel measurement over the same rule's sequential one, from the same run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataParallelSpeedup {
+    /// The rule.
+    pub rule: Rule,
+    /// The CPU kernels of both.
+    pub conv: String,
+    /// Replicas.
+    pub replicas: usize,
+    /// Images/s over the sequential row's.
+    pub images_per_second: f64,
+    /// Peak heap over the sequential row's.
+    pub peak_heap: Option<f64>,
 }
 
 /// A pipelined measurement over the same rule's sequential one, from the same run.
@@ -245,6 +284,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.threads == Some(0) {
         return Err(usage("--threads must be at least 1"));
     }
+    if let Some(replicas) = args.data_parallel {
+        let max = auglocal_train::data_parallel::MAX_REPLICAS;
+        if !(1..=max).contains(&replicas) || args.batch < replicas {
+            return Err(usage(format!(
+                "--data-parallel must be in 1..={max} and at most --batch ({}), got {replicas}",
+                args.batch
+            )));
+        }
+    }
     if args.single {
         let ([rule], [conv]) = (&args.rules[..], &args.conv[..]) else {
             bail!("--single measures exactly one rule with one --conv");
@@ -294,12 +342,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 args.steps,
                 args.batch
             );
-            results.push(child(args, rule, conv, None)?);
+            results.push(child(args, rule, conv, Execution::Sequential)?);
             if let Some(stages) = args.pipeline
                 && rule != Rule::Bp
             {
                 eprintln!("measuring {rule} pipelined in {stages} stages...");
-                results.push(child(args, rule, conv, Some(stages))?);
+                results.push(child(args, rule, conv, Execution::Pipelined { stages })?);
+            }
+            if let Some(replicas) = args.data_parallel {
+                eprintln!("measuring {rule} with {replicas} data-parallel replicas...");
+                let execution = Execution::DataParallel { replicas };
+                results.push(child(args, rule, conv, execution)?);
             }
         }
     }
@@ -345,7 +398,7 @@ fn child(
     args: &BenchArgs,
     rule: Rule,
     conv: ConvBackward,
-    pipeline: Option<usize>,
+    execution: Execution,
 ) -> Result<RuleResult> {
     let exe = std::env::current_exe().context("locating the auglocal binary")?;
     let mut cmd = Command::new(exe);
@@ -377,8 +430,14 @@ fn child(
     if let Some(k) = args.k {
         cmd.args(["--k", &k.to_string()]);
     }
-    if let Some(s) = pipeline {
-        cmd.args(["--pipeline", &s.to_string()]);
+    match execution {
+        Execution::Sequential => {}
+        Execution::Pipelined { stages } => {
+            cmd.args(["--pipeline", &stages.to_string()]);
+        }
+        Execution::DataParallel { replicas } => {
+            cmd.args(["--data-parallel", &replicas.to_string()]);
+        }
     }
     let out = cmd.output().context("starting the measurement process")?;
     if !out.status.success() {
@@ -432,7 +491,26 @@ impl BackendJob for Single<'_> {
         let meter = Meter::start();
         let mut step_seconds = Vec::with_capacity(args.steps);
         let mut pipelined = None;
-        let images_per_second = match args.pipeline {
+        let mut reduce_seconds_per_step = None;
+        let mut replica_threads = None;
+        let strategy = match (args.pipeline, args.data_parallel) {
+            (Some(stages), _) => {
+                let pipeline = Pipeline::new(StagePlan::balance(&plan, stages)?, &device);
+                Some(Strategy::Pipelined(match args.threads {
+                    Some(n) => pipeline.with_threads(n),
+                    None => pipeline,
+                }))
+            }
+            (None, Some(replicas)) => {
+                let dp = DataParallel::new(replicas, &device)?;
+                Some(Strategy::DataParallel(match args.threads {
+                    Some(n) => dp.with_threads(n),
+                    None => dp,
+                }))
+            }
+            (None, None) => None,
+        };
+        let images_per_second = match &strategy {
             None => {
                 for step in 0..args.warmup + args.steps {
                     let (x, targets) = batch(step)?;
@@ -447,28 +525,28 @@ impl BackendJob for Single<'_> {
                 sorted.sort_by(f64::total_cmp);
                 args.batch as f64 / sorted[sorted.len() / 2]
             }
-            Some(stages) => {
-                let stages = StagePlan::balance(&plan, stages)?;
-                let mut pipeline = Pipeline::new(stages, &device);
-                if let Some(n) = args.threads {
-                    pipeline = pipeline.with_threads(n);
-                }
-                let strategy = Strategy::Pipelined(pipeline);
+            Some(strategy) => {
                 let mut ok = |_: usize, _: &StepStats| Ok(());
-                trainer.train_batches((0..args.warmup).map(batch), 0.05, &strategy, &mut ok)?;
-                // The measured steps stream through the pipeline: their wall time, filling and
-                // draining included.
+                trainer.train_batches((0..args.warmup).map(batch), 0.05, strategy, &mut ok)?;
+                // The measured steps in one run of the stages or replicas: their wall time,
+                // a pipeline's filling and draining included.
                 let timing = trainer.train_batches(
                     (args.warmup..args.warmup + args.steps).map(batch),
                     0.05,
-                    &strategy,
+                    strategy,
                     &mut ok,
                 )?;
                 step_seconds.push(timing.wall_seconds);
-                let Strategy::Pipelined(pipeline) = strategy else {
-                    unreachable!("built pipelined above")
-                };
-                pipelined = Some((pipeline, timing.busy_fractions()));
+                match strategy {
+                    Strategy::Pipelined(p) => {
+                        pipelined = Some((p.clone(), timing.busy_fractions()))
+                    }
+                    Strategy::DataParallel(dp) => {
+                        replica_threads = Some(dp.threads());
+                        reduce_seconds_per_step = Some(timing.reduce_seconds_per_step());
+                    }
+                    Strategy::Sequential { .. } => {}
+                }
                 (args.batch * args.steps) as f64 / timing.wall_seconds
             }
         };
@@ -485,9 +563,14 @@ impl BackendJob for Single<'_> {
             peak_rss_bytes: peak.rss_bytes,
             device_memory_bytes,
             pipeline: args.pipeline,
-            stage_threads: pipelined.as_ref().map(|(p, _)| p.threads()),
+            stage_threads: pipelined
+                .as_ref()
+                .map(|(p, _)| p.threads())
+                .or(replica_threads),
             predicted_busy: pipelined.as_ref().map(|(p, _)| p.stages().predicted_busy()),
             stage_busy: pipelined.map(|(_, busy)| busy),
+            data_parallel: args.data_parallel,
+            reduce_seconds_per_step,
         })
     }
 }
@@ -499,11 +582,11 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
     };
     let ratios_to_bp = results
         .iter()
-        .filter(|r| r.pipeline.is_none())
+        .filter(|r| r.is_sequential())
         .filter_map(|r| {
             let bp = results
                 .iter()
-                .find(|b| b.rule == Rule::Bp && b.conv == r.conv)?;
+                .find(|b| b.rule == Rule::Bp && b.conv == r.conv && b.is_sequential())?;
             Some(Ratios {
                 rule: r.rule,
                 conv: r.conv.clone(),
@@ -514,19 +597,39 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
             })
         })
         .collect();
+    // A row's images/s and peak heap over the same rule's sequential row.
+    let over_sequential = |p: &RuleResult| {
+        let seq = results
+            .iter()
+            .find(|s| s.rule == p.rule && s.conv == p.conv && s.is_sequential())?;
+        Some((
+            p.images_per_second / seq.images_per_second,
+            div(p.peak_heap_bytes, seq.peak_heap_bytes),
+        ))
+    };
     let pipeline_speedups = results
         .iter()
         .filter_map(|p| {
-            let stages = p.pipeline?;
-            let seq = results
-                .iter()
-                .find(|s| s.rule == p.rule && s.conv == p.conv && s.pipeline.is_none())?;
+            let (images_per_second, peak_heap) = over_sequential(p)?;
             Some(PipelineSpeedup {
                 rule: p.rule,
                 conv: p.conv.clone(),
-                stages,
-                images_per_second: p.images_per_second / seq.images_per_second,
-                peak_heap: div(p.peak_heap_bytes, seq.peak_heap_bytes),
+                stages: p.pipeline?,
+                images_per_second,
+                peak_heap,
+            })
+        })
+        .collect();
+    let data_parallel_speedups = results
+        .iter()
+        .filter_map(|p| {
+            let (images_per_second, peak_heap) = over_sequential(p)?;
+            Some(DataParallelSpeedup {
+                rule: p.rule,
+                conv: p.conv.clone(),
+                replicas: p.data_parallel?,
+                images_per_second,
+                peak_heap,
             })
         })
         .collect();
@@ -542,6 +645,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
         results,
         ratios_to_bp,
         pipeline_speedups,
+        data_parallel_speedups,
     }
 }
 
@@ -580,12 +684,15 @@ pub fn markdown(report: &BenchReport) -> String {
         let ratio = report
             .ratios_to_bp
             .iter()
-            .find(|x| x.rule == r.rule && x.conv == r.conv && r.pipeline.is_none());
+            .find(|x| x.rule == r.rule && x.conv == r.conv && r.is_sequential());
         out += &format!(
             "| {}{} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |",
             r.rule,
-            r.pipeline
-                .map_or(String::new(), |s| format!(", pipeline {s}")),
+            match (r.pipeline, r.data_parallel) {
+                (Some(s), _) => format!(", pipeline {s}"),
+                (_, Some(n)) => format!(", {n} replicas"),
+                _ => String::new(),
+            },
             r.conv,
             if r.rule == Rule::Bp {
                 "-".into()
@@ -636,6 +743,28 @@ pub fn markdown(report: &BenchReport) -> String {
                 times(s.peak_heap),
                 percents(&r.stage_busy),
                 percents(&r.predicted_busy),
+            );
+        }
+    }
+    if !report.data_parallel_speedups.is_empty() {
+        out += "\n| rule | replicas | threads per replica | images/s vs one trainer | all-reduce per step | of a step | peak heap vs one trainer |\n|---|---:|---:|---:|---:|---:|---:|\n";
+        for s in &report.data_parallel_speedups {
+            let Some(r) = report.results.iter().find(|r| {
+                r.rule == s.rule && r.conv == s.conv && r.data_parallel == Some(s.replicas)
+            }) else {
+                continue;
+            };
+            let reduce = r.reduce_seconds_per_step.unwrap_or(0.0);
+            let step = report.batch as f64 / r.images_per_second;
+            out += &format!(
+                "| {} | {} | {} | {:.2}x | {:.1} ms | {:.1}% | {} |\n",
+                s.rule,
+                s.replicas,
+                r.stage_threads.map_or("-".into(), |t| t.to_string()),
+                s.images_per_second,
+                1e3 * reduce,
+                100.0 * reduce / step,
+                times(s.peak_heap),
             );
         }
     }

@@ -37,8 +37,9 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "devices")]
     device: Option<Device>,
 
-    /// Pipelined training: one device per stage, comma-separated (cpu,cpu or cuda:0,cuda:1 or
-    /// wgpu,wgpu), one backend for all [default: every stage on --device].
+    /// Pipelined or data-parallel training: one device per stage or replica, comma-separated
+    /// (cpu,cpu or cuda:0,cuda:1 or wgpu,wgpu), one backend for all; without --data-parallel
+    /// it implies --pipeline with as many stages [default: all on --device].
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     devices: Option<Vec<Device>>,
 
@@ -128,8 +129,14 @@ pub struct TrainArgs {
     /// (`auglocal plan --pipeline S` shows the stages) [default: no pipeline].
     #[arg(long, value_name = "S")]
     pipeline: Option<usize>,
-    /// Threads of each pipeline stage's pool (of the one pool without --pipeline) [default:
-    /// the cores divided among the stages].
+    /// Data-parallel training: N replicas of the network, each on a thread (and device) of its
+    /// own and a contiguous 1/N share of every batch (the batch stays --batch), gradients
+    /// averaged across them before each module's step (see the README, "Data-parallel
+    /// training") [default: one replica]. Not with --pipeline.
+    #[arg(long, value_name = "N", conflicts_with = "pipeline")]
+    data_parallel: Option<usize>,
+    /// Threads of each pipeline stage's or replica's pool (of the one pool otherwise)
+    /// [default: the cores divided among the stages or replicas].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
@@ -233,6 +240,9 @@ impl TrainArgs {
         if let Some(stages) = self.pipeline {
             c.execution = Execution::Pipelined { stages };
         }
+        if let Some(replicas) = self.data_parallel {
+            c.execution = Execution::DataParallel { replicas };
+        }
         if self.threads.is_some() {
             c.threads = self.threads;
         }
@@ -309,30 +319,42 @@ impl BackendJob for TrainJob<'_> {
         _: DeviceMemory,
     ) -> Result<()> {
         let device = devices[0].clone();
-        let stages = (self.0.devices.is_some()).then(|| std::mem::take(&mut devices));
-        train_on::<B>(self.0, &device, stages)
+        let placed = (self.0.devices.is_some()).then(|| std::mem::take(&mut devices));
+        train_on::<B>(self.0, &device, placed)
     }
 }
 
 fn train_on<B: FastOpsAutodiff>(
     args: &TrainArgs,
     device: &B::Device,
-    stage_devices: Option<Vec<B::Device>>,
+    devices: Option<Vec<B::Device>>,
 ) -> Result<()> {
     let run = if let Some(dir) = &args.resume {
         let only_resume = TrainArgs {
             resume: args.resume.clone(),
             device: args.device,
             devices: args.devices.clone(),
+            pipeline: args.pipeline,
+            data_parallel: args.data_parallel,
+            threads: args.threads,
             ..TrainArgs::default()
         };
         if *args != only_resume {
             return Err(usage(
-                "--resume takes no other flag but --device or --devices: the run continues \
-                 with its own config.json",
+                "--resume takes no other flag but --device, --devices, --pipeline, \
+                 --data-parallel and --threads: the run continues with its own config.json",
             ));
         }
-        let run = Run::<B>::resume(dir, device)?;
+        let mut run = Run::<B>::resume(dir, device)?;
+        if args.pipeline.is_some() || args.data_parallel.is_some() || args.threads.is_some() {
+            let execution = match (args.pipeline, args.data_parallel) {
+                (Some(stages), _) => Execution::Pipelined { stages },
+                (_, Some(replicas)) => Execution::DataParallel { replicas },
+                (None, None) => run.config().execution,
+            };
+            let threads = args.threads.or(run.config().threads);
+            run = run.with_execution(execution, threads)?;
+        }
         eprintln!(
             "Resuming {} after epoch {} of {}",
             dir.display(),
@@ -364,14 +386,24 @@ fn train_on<B: FastOpsAutodiff>(
                 format!("runs/{}-{}-{}", config.arch, config.rule, config.dataset)
             })
         });
+        if let Some(devices) = &devices
+            && devices.len() != config.execution.devices()
+        {
+            return Err(usage(format!(
+                "{} devices for {} stage(s) or replica(s): give one device per pipeline stage \
+                 or data-parallel replica",
+                devices.len(),
+                config.execution.devices()
+            )));
+        }
         if args.overwrite {
             Run::<B>::overwrite(config, &out, device)?
         } else {
             Run::<B>::create(config, &out, device)?
         }
     };
-    let mut run = match stage_devices {
-        Some(devices) => run.with_stage_devices(devices)?,
+    let mut run = match devices {
+        Some(devices) => run.with_devices(devices)?,
         None => run,
     };
     describe(&run);
@@ -452,6 +484,12 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
             "Pipeline: {}, {} thread(s) per stage",
             crate::plan::stages_line(plan, p.stages()),
             p.threads()
+        ),
+        Ok(Strategy::DataParallel(dp)) => eprintln!(
+            "Data-parallel: {} replicas, {} thread(s) each, a 1/{} share of every batch",
+            dp.replicas(),
+            dp.threads(),
+            dp.replicas()
         ),
         Ok(Strategy::Sequential { threads: Some(n) }) => eprintln!("Threads: {n}"),
         _ => {}

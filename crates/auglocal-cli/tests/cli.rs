@@ -275,6 +275,77 @@ fn train_writes_a_run_directory_that_resumes_and_evaluates() {
 }
 
 #[test]
+fn train_data_parallel_records_its_replicas_and_resumes_with_another_count() {
+    let out = temp("train-dp");
+    let dir = out.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "train",
+        "--epochs",
+        "1",
+        "--out",
+        dir,
+        "--data-parallel",
+        "2",
+        "--devices",
+        "cpu,cpu",
+        "--threads",
+        "1",
+    ];
+    args.extend_from_slice(QUICK);
+    let config = |out: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("read"))
+            .expect("json")
+    };
+    let run = auglocal(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("Data-parallel: 2 replicas, 1 thread(s) each"),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(
+        config(&out)["execution"],
+        serde_json::json!({"data_parallel": {"replicas": 2}})
+    );
+    // Resumed with another replica count (the run is complete, so nothing trains; the
+    // library's tests resume unfinished runs).
+    let again = auglocal(&["train", "--resume", dir, "--data-parallel", "1"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        config(&out)["execution"],
+        serde_json::json!({"data_parallel": {"replicas": 1}})
+    );
+    std::fs::remove_dir_all(out).expect("clean up");
+
+    for (extra, message) in [
+        (
+            &["--pipeline", "2", "--data-parallel", "2"][..],
+            "cannot be used with",
+        ),
+        (
+            &["--data-parallel", "0"][..],
+            "data-parallel replicas: give 1 to",
+        ),
+        (
+            &["--data-parallel", "3", "--devices", "cpu,cpu"][..],
+            "2 devices for 3",
+        ),
+    ] {
+        let mut full = vec!["train", "--out", "/nonexistent/never-written"];
+        full.extend_from_slice(QUICK);
+        full.extend_from_slice(extra);
+        let out = auglocal(&full);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!std::path::Path::new("/nonexistent/never-written").exists());
+}
+
+#[test]
 fn train_settings_come_from_a_config_file_and_flags_override_them() {
     let out = temp("config");
     std::fs::create_dir_all(&out).expect("dir");

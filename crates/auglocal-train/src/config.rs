@@ -61,14 +61,14 @@ pub struct TrainConfig {
     pub aux_accuracy: bool,
     /// Which checkpoints stay besides the last (which a resume continues from).
     pub keep_checkpoints: Keep,
-    /// How the steps run ([`crate::execution`]): sequentially, or pipelined in stages, one
-    /// thread (and device) each. Same weights either way. Runs recorded before there was a
+    /// How the steps run ([`crate::execution`]): sequentially, pipelined in stages, or as
+    /// data-parallel replicas, one thread (and device) each. Runs recorded before there was a
     /// choice wrote `"pipeline": S`, read as [`Execution::Pipelined`].
     #[serde(alias = "pipeline", skip_serializing_if = "Execution::is_sequential")]
     pub execution: Execution,
-    /// Threads of each pool (the sequential one, each pipeline stage's); `None`: sequential
-    /// steps on the calling thread and rayon's default pool, pipeline stages dividing the
-    /// machine's cores.
+    /// Threads of each pool (the sequential one, each pipeline stage's or replica's); `None`:
+    /// sequential steps on the calling thread and rayon's default pool, stages and replicas
+    /// dividing the machine's cores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
 }
@@ -221,6 +221,15 @@ impl TrainConfig {
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return bad(format!(
                 "the batch size must be in 1..={MAX_BATCH}, got {}",
+                self.batch
+            ));
+        }
+        if let Some(replicas) = self.execution.replicas()
+            && self.batch < replicas
+        {
+            return bad(format!(
+                "a batch of {} images cannot be shared by {replicas} data-parallel replicas: \
+                 give --batch {replicas} or more",
                 self.batch
             ));
         }

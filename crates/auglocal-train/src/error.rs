@@ -135,6 +135,29 @@ pub enum TrainError {
         /// What to change, and where the last good checkpoint is.
         hint: String,
     },
+
+    /// A data-parallel replica failed: its thread pool, or the collective that averages the
+    /// replicas' gradients.
+    #[error("data-parallel replica {replica}: {message}")]
+    Replica {
+        /// The replica, from 0.
+        replica: usize,
+        /// What failed.
+        message: String,
+    },
+
+    /// Data-parallel replicas ended a run with different weights: the all-reduce did not give
+    /// every replica the same gradients.
+    #[error(
+        "data-parallel replica {replica} ended with weights up to {difference:e} away from \
+         replica 0's; every replica must apply the same averaged gradients"
+    )]
+    ReplicasDiverged {
+        /// The replica, from 1.
+        replica: usize,
+        /// The largest absolute difference of a parameter.
+        difference: f32,
+    },
 }
 
 impl TrainError {

@@ -7,6 +7,9 @@
 //!   calling thread, or (with `threads`) on a thread of a pool of its own.
 //! - [`Strategy::Pipelined`]: the modules cut into stages, each stage on a thread (and device)
 //!   of its own, working on consecutive batches at once ([`crate::pipeline`]).
+//! - [`Strategy::DataParallel`]: replicas of every module, each on a thread (and device) of
+//!   its own and a share of every batch, their gradients averaged before each module's step
+//!   ([`crate::data_parallel`]).
 
 use std::time::Instant;
 
@@ -18,6 +21,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::data_parallel::{self, DataParallel};
 use crate::local::LocalModule;
 use crate::pipeline::{self, Pipeline};
 use crate::step::{Measured, ModuleOptimizer, StepStats, TrainUnit, step_modules};
@@ -36,6 +40,12 @@ pub enum Execution {
         /// Stages, at least 1.
         stages: usize,
     },
+    /// `replicas` replicas of the network, each on a thread (and device) of its own and a
+    /// share of every batch, gradients averaged across them ([`crate::data_parallel`]).
+    DataParallel {
+        /// Replicas, at least 1.
+        replicas: usize,
+    },
 }
 
 /// What `config.json` may hold for [`Execution`]: the tagged form, or the number of pipeline
@@ -52,6 +62,7 @@ enum ExecutionJson {
 enum ExecutionTagged {
     Sequential,
     Pipelined { stages: usize },
+    DataParallel { replicas: usize },
 }
 
 impl From<ExecutionJson> for Execution {
@@ -62,6 +73,9 @@ impl From<ExecutionJson> for Execution {
                 Execution::Pipelined { stages }
             }
             ExecutionJson::Tagged(ExecutionTagged::Sequential) => Execution::Sequential,
+            ExecutionJson::Tagged(ExecutionTagged::DataParallel { replicas }) => {
+                Execution::DataParallel { replicas }
+            }
         }
     }
 }
@@ -75,19 +89,40 @@ impl Execution {
     /// Pipeline stages, if pipelined.
     pub fn stages(&self) -> Option<usize> {
         match self {
-            Execution::Sequential => None,
             Execution::Pipelined { stages } => Some(*stages),
+            _ => None,
         }
+    }
+
+    /// Data-parallel replicas, if data-parallel.
+    pub fn replicas(&self) -> Option<usize> {
+        match self {
+            Execution::DataParallel { replicas } => Some(*replicas),
+            _ => None,
+        }
+    }
+
+    /// The devices it places work on: one per stage or replica (1 when sequential).
+    pub fn devices(&self) -> usize {
+        self.stages().or(self.replicas()).unwrap_or(1)
     }
 
     /// Checks what needs no plan.
     pub fn validate(&self) -> Result<(), TrainError> {
-        if let Execution::Pipelined { stages: 0 } = self {
-            return Err(TrainError::Config(
+        match *self {
+            Execution::Pipelined { stages: 0 } => Err(TrainError::Config(
                 "a pipeline needs at least 1 stage, got 0".into(),
-            ));
+            )),
+            Execution::DataParallel { replicas }
+                if !(1..=data_parallel::MAX_REPLICAS).contains(&replicas) =>
+            {
+                Err(TrainError::Config(format!(
+                    "{replicas} data-parallel replicas: give 1 to {}",
+                    data_parallel::MAX_REPLICAS
+                )))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -102,6 +137,8 @@ pub enum Strategy<B: Backend> {
     },
     /// The modules pipelined in stages.
     Pipelined(Pipeline<B>),
+    /// Replicas of every module, gradients averaged across them.
+    DataParallel(DataParallel<B>),
 }
 
 impl<B: Backend> Default for Strategy<B> {
@@ -118,9 +155,9 @@ impl<B: Backend> From<Pipeline<B>> for Strategy<B> {
 }
 
 impl<B: Backend> Strategy<B> {
-    /// `execution` for `plan` on `device`, each pool (the one pool, or each stage's) of
-    /// `threads` threads (`None`: sequential runs on the calling thread; pipeline stages
-    /// divide the machine's cores).
+    /// `execution` for `plan` on `device`, each pool (the one pool, or each stage's or
+    /// replica's) of `threads` threads (`None`: sequential runs on the calling thread;
+    /// pipeline stages and replicas divide the machine's cores).
     pub fn new(
         execution: Execution,
         threads: Option<usize>,
@@ -137,6 +174,32 @@ impl<B: Backend> Strategy<B> {
                     None => pipeline,
                 })
             }
+            Execution::DataParallel { replicas } => {
+                let dp = DataParallel::new(replicas, device)?;
+                Strategy::DataParallel(match threads {
+                    Some(n) => dp.with_threads(n),
+                    None => dp,
+                })
+            }
+        })
+    }
+
+    /// Places stage or replica `s` on `devices[s]`; refuses a list that is not one device
+    /// per stage or replica (one, sequential: the device the trainer is on, unchanged).
+    pub fn with_devices(self, devices: Vec<B::Device>) -> Result<Self, TrainError> {
+        Ok(match self {
+            Strategy::Pipelined(p) => Strategy::Pipelined(p.with_devices(devices)?),
+            Strategy::DataParallel(dp) => Strategy::DataParallel(
+                DataParallel::with_devices(devices)?.with_threads(dp.threads()),
+            ),
+            Strategy::Sequential { .. } if devices.len() != 1 => {
+                return Err(TrainError::Config(format!(
+                    "{} devices for sequential training: give one, or pipeline or replicate \
+                     the network",
+                    devices.len()
+                )));
+            }
+            sequential => sequential,
         })
     }
 
@@ -147,16 +210,27 @@ impl<B: Backend> Strategy<B> {
 }
 
 /// How long a run of steps took, and how busy each stage was.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timing {
+    /// Batches trained.
+    pub steps: usize,
     /// Wall time from the first batch fed to the last step reported.
     pub wall_seconds: f64,
     /// Pipelined: each stage's time computing (not waiting for input or for room downstream);
     /// empty otherwise.
     pub busy_seconds: Vec<f64>,
+    /// Data-parallel: each replica's time in the gradients' all-reduce, waiting for the other
+    /// replicas included; empty otherwise.
+    pub reduce_seconds: Vec<f64>,
 }
 
 impl Timing {
+    /// The replicas' mean time in the all-reduce per step (0 unless data-parallel).
+    pub fn reduce_seconds_per_step(&self) -> f64 {
+        let n = self.reduce_seconds.len().max(1) as f64;
+        self.reduce_seconds.iter().sum::<f64>() / n / self.steps.max(1) as f64
+    }
+
     /// Each stage's busy time over the wall time (empty unless pipelined).
     pub fn busy_fractions(&self) -> Vec<f64> {
         self.busy_seconds
@@ -183,6 +257,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
     match strategy {
         Strategy::Sequential { threads: None } => {
             let start = Instant::now();
+            let mut steps = 0;
             for (step, batch) in batches.enumerate() {
                 let (images, targets) = batch?;
                 let size = targets.dims()[0];
@@ -190,10 +265,12 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 // One read of every module's loss and count per step.
                 let stats = StepStats::from_modules(size, Measured::read(measured)?);
                 on_step(step, &stats)?;
+                steps += 1;
             }
             Ok(Timing {
+                steps,
                 wall_seconds: start.elapsed().as_secs_f64(),
-                busy_seconds: Vec::new(),
+                ..Timing::default()
             })
         }
         Strategy::Sequential {
@@ -225,7 +302,21 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
             lr,
             on_step,
         ),
+        Strategy::DataParallel(dp) => {
+            data_parallel::run(dp, modules, optimizers, batches, lr, on_step)
+        }
     }
+}
+
+/// A rayon pool of `threads` threads named `{name}-{i}`, for a pipeline stage or a replica
+/// (whose kernels then split their work over this pool and not another's); the error says
+/// why it could not be built.
+pub(crate) fn thread_pool(threads: usize, name: String) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| format!("its thread pool could not be built: {e}"))
 }
 
 /// The device the modules are on (between runs, all on the trainer's).

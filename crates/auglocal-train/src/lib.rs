@@ -9,9 +9,9 @@
 //!   and verified, atomic [`checkpoint`]s, held by one process at a time; [`Run::resume`]
 //!   continues from the last complete epoch or refuses, and [`evaluate_run`] only reads.
 //! - [`execution`]: how the steps run, one [`Execution`] in the run's configuration:
-//!   sequentially, or as a [`pipeline`] of stages on threads and devices
-//!   ([`Trainer::train_batches`]); every strategy calls the one per-module step ([`step`]) and
-//!   gives the same weights.
+//!   sequentially, as a [`pipeline`] of stages on threads and devices, or as
+//!   [`data_parallel`] replicas ([`Trainer::train_batches`]); every strategy calls the one
+//!   per-module step ([`step`]).
 //! - [`export_run`]: a run's primary network at an epoch ([`EpochChoice`]), alone, as an
 //!   [`auglocal_model::export`] file for inference.
 //! - [`footprint`]: the memory a run needs at least, checked before anything is allocated.
@@ -20,6 +20,7 @@
 
 pub mod checkpoint;
 mod config;
+pub mod data_parallel;
 mod error;
 pub mod execution;
 mod export;

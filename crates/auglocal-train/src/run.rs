@@ -34,8 +34,9 @@ use crate::{TrainConfig, TrainError, footprint};
 pub struct Run<B: AutodiffBackend> {
     dir: PathBuf,
     device: B::Device,
-    /// The device of each pipeline stage, where not all on `device`.
-    stage_devices: Option<Vec<B::Device>>,
+    /// The device of each pipeline stage or data-parallel replica, where not all on
+    /// `device`.
+    devices: Option<Vec<B::Device>>,
     config: TrainConfig,
     plan: Plan,
     data: Data,
@@ -182,7 +183,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         Ok(Self {
             dir: dir.to_path_buf(),
             device: device.clone(),
-            stage_devices: None,
+            devices: None,
             config: built.config,
             plan: built.plan,
             data: built.data,
@@ -305,22 +306,50 @@ impl<B: FastOpsAutodiff> Run<B> {
         Ok(metrics)
     }
 
-    /// Places pipeline stage `s` on `devices[s]` (by default every stage runs on the run's
-    /// device); refuses a list that is not one device per stage of the run's execution.
-    pub fn with_stage_devices(mut self, devices: Vec<B::Device>) -> Result<Self, TrainError> {
-        let stages = self.config.execution.stages().unwrap_or(1);
-        if devices.len() != stages {
+    /// Places pipeline stage or data-parallel replica `s` on `devices[s]` (by default every
+    /// one runs on the run's device); refuses a list that is not one device per stage or
+    /// replica of the run's execution.
+    pub fn with_devices(mut self, devices: Vec<B::Device>) -> Result<Self, TrainError> {
+        let wanted = self.config.execution.devices();
+        if devices.len() != wanted {
             return Err(TrainError::Config(format!(
-                "{} devices for {stages} pipeline stage(s): give one device per stage",
-                devices.len()
+                "{} devices for {}: give one device per stage or replica",
+                devices.len(),
+                describe_execution(self.config.execution)
             )));
         }
-        self.stage_devices = Some(devices);
+        self.devices = Some(devices);
+        Ok(self)
+    }
+
+    /// Executes the next epochs as `execution` says, each pool with `threads` threads (a
+    /// resumed run may change both: the weights are the same, except that data-parallel
+    /// replicas normalise BatchNorm over their own shards). Refuses what the plan cannot
+    /// execute; records the choice in `config.json`.
+    pub fn with_execution(
+        mut self,
+        execution: Execution,
+        threads: Option<usize>,
+    ) -> Result<Self, TrainError> {
+        let config = TrainConfig {
+            execution,
+            threads,
+            ..self.config.clone()
+        };
+        config.validate()?;
+        check_execution(&config, &self.plan)?;
+        let json = serde_json::to_vec_pretty(&config).map_err(|source| TrainError::Json {
+            path: self.dir.join(CONFIG),
+            source,
+        })?;
+        write_atomic(&self.dir.join(CONFIG), &json)?;
+        self.config = config;
+        self.devices = None;
         Ok(self)
     }
 
     /// How the next epoch executes: the configuration's [`Execution`] and threads, on the
-    /// run's device (or the stages' devices).
+    /// run's device (or the stages' or replicas' devices).
     pub fn strategy(&self) -> Result<Strategy<B>, TrainError> {
         let strategy = Strategy::new(
             self.config.execution,
@@ -328,12 +357,10 @@ impl<B: FastOpsAutodiff> Run<B> {
             &self.plan,
             &self.device,
         )?;
-        Ok(match (strategy, &self.stage_devices) {
-            (Strategy::Pipelined(p), Some(devices)) => {
-                Strategy::Pipelined(p.with_devices(devices.clone())?)
-            }
-            (strategy, _) => strategy,
-        })
+        match &self.devices {
+            Some(devices) => strategy.with_devices(devices.clone()),
+            None => Ok(strategy),
+        }
     }
 
     /// Where the last good checkpoint is, in words.
@@ -413,9 +440,7 @@ impl<B: FastOpsAutodiff> Built<B> {
             [shape.channels, shape.height, shape.width],
         )?;
         let plan = Plan::new(&network, &config.local(&network))?;
-        if let Execution::Pipelined { stages } = config.execution {
-            StagePlan::balance(&plan, stages)?;
-        }
+        check_execution(&config, &plan)?;
         footprint::check(&plan, config.batch)?;
         let sgd = sgd_config(config.momentum, config.weight_decay);
         let trainer = Trainer::init(&plan, &sgd, config.seed, device);
@@ -425,5 +450,23 @@ impl<B: FastOpsAutodiff> Built<B> {
             data,
             trainer,
         })
+    }
+}
+
+/// Refuses an execution the plan cannot run: more pipeline stages than modules, or a
+/// pipeline of `bp`'s one module.
+fn check_execution(config: &TrainConfig, plan: &Plan) -> Result<(), TrainError> {
+    if let Execution::Pipelined { stages } = config.execution {
+        StagePlan::balance(plan, stages)?;
+    }
+    Ok(())
+}
+
+/// An execution in words, for messages.
+fn describe_execution(execution: Execution) -> String {
+    match execution {
+        Execution::Sequential => "sequential training".into(),
+        Execution::Pipelined { stages } => format!("a pipeline of {stages} stage(s)"),
+        Execution::DataParallel { replicas } => format!("{replicas} data-parallel replica(s)"),
     }
 }

@@ -114,6 +114,13 @@ impl<B: Backend> Measured<B> {
     }
 }
 
+/// What a step of modules hands back: the last module's detached output, and each module's
+/// measurements (not yet read back).
+pub(crate) type Stepped<B> = (
+    Tensor<B, 4>,
+    Vec<Measured<<B as AutodiffBackend>::InnerBackend>>,
+);
+
 /// Steps `modules` in order on one batch, each with its own optimiser (`optimizers[k]` for
 /// `modules[k]`): forward its units, take its local cross-entropy (through its aux net, or the
 /// primary head), backpropagate, step, and hand a detached output to the next. Returns the
@@ -133,7 +140,31 @@ pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
     images: Tensor<B, 4>,
     targets: Tensor<B, 1, Int>,
     lr: f64,
-) -> (Tensor<B, 4>, Vec<Measured<B::InnerBackend>>) {
+) -> Stepped<B> {
+    match step_modules_with(modules, optimizers, loss, images, targets, lr, |_, g| {
+        Ok::<_, std::convert::Infallible>(g)
+    }) {
+        Ok(stepped) => stepped,
+        Err(never) => match never {},
+    }
+}
+
+/// [`step_modules`], with each module's gradients passed through `reduce` between its
+/// backward pass and its optimiser step (data-parallel replicas average them there). An
+/// error from `reduce` stops the step before that module's optimiser steps.
+pub(crate) fn step_modules_with<B, U, E>(
+    modules: &mut [LocalModule<B, U>],
+    optimizers: &mut [ModuleOptimizer<B, U>],
+    loss: &CrossEntropyLoss<B>,
+    images: Tensor<B, 4>,
+    targets: Tensor<B, 1, Int>,
+    lr: f64,
+    mut reduce: impl FnMut(&LocalModule<B, U>, GradientsParams) -> Result<GradientsParams, E>,
+) -> Result<Stepped<B>, E>
+where
+    B: FastOpsAutodiff,
+    U: TrainUnit<B>,
+{
     assert_eq!(
         modules.len(),
         optimizers.len(),
@@ -148,12 +179,15 @@ pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
             loss: loss.clone().inner(),
             correct: correct(logits.inner(), inner_targets.clone()),
         });
-        let grads = GradientsParams::from_grads(loss.backward(), &*module);
+        let grads = reduce(
+            module,
+            GradientsParams::from_grads(loss.backward(), &*module),
+        )?;
         replace_with::replace_with_or_abort(module, |m| optimizer.step(lr, m, grads));
         // The isolation point: no gradient crosses it, and the module's graph is gone.
         x = h.detach();
     }
-    (x, measured)
+    Ok((x, measured))
 }
 
 /// Applies the BatchNorm running statistics' pending updates of `modules`.

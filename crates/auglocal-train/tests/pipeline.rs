@@ -14,13 +14,15 @@ use auglocal_kernels::FastOps;
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::Unit;
 use auglocal_train::pipeline::Pipeline;
-use auglocal_train::{Execution, StepStats, Strategy, TrainError, Trainer, sgd_config};
+use auglocal_train::{Execution, StepStats, Strategy, Trainer, sgd_config};
 use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use common::{B, Batch, batches, max_diff, plan, seeded, tensors};
+use common::{
+    B, Batch, assert_a_failing_step_stops, batches, learned, max_diff, plan, seeded, tensors,
+};
 
 const STEPS: usize = 3;
 const LR: f64 = 0.05;
@@ -323,42 +325,13 @@ fn a_step_that_fails_stops_the_pipeline_and_keeps_every_module() {
     let data = batches(6, 8);
     let plan = plan(Rule::AugLocal, 6);
     let mut trainer = fresh(&plan);
-    let mut seen = 0;
-    let err = trainer
-        .train_batches(
-            data.iter().cloned().map(Ok),
-            LR,
-            &Strategy::Pipelined(pipeline(&plan, 2)),
-            &mut |step, _| {
-                seen += 1;
-                if step == 1 {
-                    Err(TrainError::Config("stop here".into()))
-                } else {
-                    Ok(())
-                }
-            },
-        )
-        .expect_err("stopped");
-    assert!(err.to_string().contains("stop here"), "{err}");
-    assert_eq!(seen, 2, "no step is reported after the failure");
-    assert_eq!(trainer.network().modules.len(), plan.num_modules());
+    let strategy = Strategy::Pipelined(pipeline(&plan, 2));
+    assert_a_failing_step_stops(&mut trainer, &data, &strategy, plan.num_modules());
     // Still a working trainer.
     let (x, t) = &data[0];
     trainer
         .step(x.clone(), t.clone(), LR)
         .expect("a step after");
-}
-
-/// What must not change when the modules are pipelined: everything but the timings.
-fn learned(m: &auglocal_train::EpochMetrics) -> impl PartialEq + std::fmt::Debug {
-    (
-        m.epoch,
-        m.loss.clone(),
-        m.train_accuracy,
-        m.test_accuracy,
-        m.aux_train_accuracy.clone(),
-        m.aux_test_accuracy.clone(),
-    )
 }
 
 #[test]
@@ -417,8 +390,7 @@ fn a_pipelined_run_trains_and_resumes_to_the_sequential_metrics() {
 
 #[test]
 fn pipelines_that_cannot_be_cut_are_refused() {
-    use auglocal_train::{Run, TrainConfig};
-    let device = Default::default();
+    use auglocal_train::TrainConfig;
     let dir = common::fresh("pipe-refused");
     for (rule, stages, needle) in [
         (Rule::Bp, 2, "nothing to pipeline"),
@@ -429,11 +401,6 @@ fn pipelines_that_cannot_be_cut_are_refused() {
             execution: Execution::Pipelined { stages },
             ..common::tiny_run()
         };
-        let err = Run::<B>::create(config, &dir, &device)
-            .err()
-            .expect("refused");
-        assert!(err.to_string().contains(needle), "{err}");
-        assert!(err.is_bad_input());
-        assert!(!dir.join("config.json").exists(), "nothing written");
+        common::assert_refused(config, &dir, needle);
     }
 }

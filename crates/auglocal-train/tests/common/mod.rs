@@ -109,10 +109,13 @@ pub fn batches(n: usize, batch: usize) -> Vec<Batch> {
         .collect()
 }
 
-struct Collect(Vec<Vec<f32>>);
+struct Collect(Vec<Vec<f32>>, bool);
 
 impl<BB: Backend> ModuleVisitor<BB> for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<BB, D>>) {
+        if self.1 && !param.is_require_grad() {
+            return;
+        }
         self.0.push(
             param
                 .val()
@@ -126,9 +129,46 @@ impl<BB: Backend> ModuleVisitor<BB> for Collect {
 
 /// Every float tensor of a module (parameters and BatchNorm statistics), in visit order.
 pub fn tensors<BB: Backend, M: Module<BB>>(module: &M) -> Vec<Vec<f32>> {
-    let mut c = Collect(Vec::new());
+    let mut c = Collect(Vec::new(), false);
     module.visit(&mut c);
     c.0
+}
+
+/// Every trainable tensor of a module (BatchNorm statistics left out), in visit order.
+pub fn trainable<BB: Backend, M: Module<BB>>(module: &M) -> Vec<Vec<f32>> {
+    let mut c = Collect(Vec::new(), true);
+    module.visit(&mut c);
+    c.0
+}
+
+/// Trains `data` as `strategy` says with an `on_step` that fails at step 1 (from 0): the run
+/// stops with that error after exactly two reported steps, and the trainer keeps its
+/// `modules` modules.
+pub fn assert_a_failing_step_stops<U: auglocal_train::TrainUnit<B>>(
+    trainer: &mut auglocal_train::Trainer<B, U>,
+    data: &[Batch],
+    strategy: &auglocal_train::Strategy<B>,
+    modules: usize,
+) {
+    let mut seen = 0;
+    let err = trainer
+        .train_batches(
+            data.iter().cloned().map(Ok),
+            0.05,
+            strategy,
+            &mut |step, _| {
+                seen += 1;
+                if step == 1 {
+                    Err(auglocal_train::TrainError::Config("stop here".into()))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .expect_err("stopped");
+    assert!(err.to_string().contains("stop here"), "{err}");
+    assert_eq!(seen, 2, "no step is reported after the failure");
+    assert_eq!(trainer.network().modules.len(), modules);
 }
 
 struct Trainable(usize);
@@ -178,4 +218,45 @@ pub fn assert_counts_match_plan<U: Module<B> + burn::module::ModuleDisplay>(
         plan.totals.backbone.params + plan.totals.aux.params,
         "{what}: the plan counts what was built"
     );
+}
+
+/// A deadline for a test that starts threads: if the guard is still alive after `seconds`,
+/// the test process says so and aborts, so a deadlock fails in minutes instead of hanging.
+pub fn deadline(what: &'static str, seconds: u64) -> Deadline {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            wait.recv_timeout(std::time::Duration::from_secs(seconds))
+        {
+            eprintln!("DEADLINE: {what} still running after {seconds} s: aborting");
+            std::process::abort();
+        }
+    });
+    Deadline(done)
+}
+
+/// Ends a [`deadline`] when dropped.
+pub struct Deadline(std::sync::mpsc::Sender<()>);
+
+/// What must not change when the steps execute another way: everything but the timings.
+pub fn learned(m: &auglocal_train::EpochMetrics) -> impl PartialEq + std::fmt::Debug + use<> {
+    (
+        m.epoch,
+        m.loss.clone(),
+        m.train_accuracy,
+        m.test_accuracy,
+        m.aux_train_accuracy.clone(),
+        m.aux_test_accuracy.clone(),
+    )
+}
+
+/// Asserts that `config` is refused as bad input with a message holding `needle`, before
+/// anything is written to `dir`.
+pub fn assert_refused(config: TrainConfig, dir: &std::path::Path, needle: &str) {
+    let err = auglocal_train::Run::<B>::create(config, dir, &Default::default())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains(needle), "{err}");
+    assert!(err.is_bad_input());
+    assert!(!dir.join("config.json").exists(), "nothing written");
 }
