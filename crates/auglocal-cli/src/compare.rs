@@ -13,6 +13,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::format::{mib, thousands};
+use crate::output::OutputFile;
 use crate::plot;
 
 /// Flags of `auglocal compare`.
@@ -112,6 +113,13 @@ pub fn summarise(dir: &Path) -> Result<RunSummary> {
 
 /// Prints the table and writes the files asked for.
 pub fn run(args: &CompareArgs) -> Result<()> {
+    // Every output is checked before any work: writable, a file, not inside a run directory.
+    let check = |path: &Option<PathBuf>| path.as_deref().map(OutputFile::check).transpose();
+    let (json, plot_budget, plot_heads) = (
+        check(&args.json)?,
+        check(&args.plot_budget)?,
+        check(&args.plot_heads)?,
+    );
     let mut runs = args
         .runs
         .iter()
@@ -119,17 +127,16 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     runs.sort_by_key(|r| (r.budget, Rule::ALL.iter().position(|&x| x == r.rule)));
     print!("{}", markdown(&runs));
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&runs)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(file) = json {
+        file.write(serde_json::to_string_pretty(&runs)?.as_bytes())?;
     }
-    if let Some(path) = &args.plot_budget {
-        plot::accuracy_by_budget(&runs, path)
-            .with_context(|| format!("drawing {}", path.display()))?;
+    if let Some(file) = plot_budget {
+        plot::accuracy_by_budget(&runs, file.path())
+            .with_context(|| format!("drawing {}", file.path().display()))?;
     }
-    if let Some(path) = &args.plot_heads {
-        plot::accuracy_by_module(&runs, path)
-            .with_context(|| format!("drawing {}", path.display()))?;
+    if let Some(file) = plot_heads {
+        plot::accuracy_by_module(&runs, file.path())
+            .with_context(|| format!("drawing {}", file.path().display()))?;
     }
     Ok(())
 }

@@ -35,6 +35,14 @@ impl OutputFile {
                 path.display()
             )));
         }
+        if let Some(run) = enclosing_run(parent) {
+            return Err(usage(format!(
+                "{}: is inside the run directory {}, which only `auglocal train` writes (its \
+                 checkpoints and metrics would be lost); write the file elsewhere",
+                path.display(),
+                run.display()
+            )));
+        }
         let probe = parent.join(format!(".auglocal-write-check-{}", std::process::id()));
         match fs::File::create(&probe) {
             Ok(_) => {
@@ -62,6 +70,20 @@ impl OutputFile {
     pub fn write(&self, contents: &[u8]) -> Result<()> {
         fs::write(&self.path, contents).with_context(|| format!("writing {}", self.path.display()))
     }
+}
+
+/// The run directory (one holding a run's `config.json` and `metrics.jsonl`) that `folder` is
+/// or lies in, if any.
+fn enclosing_run(folder: &Path) -> Option<PathBuf> {
+    let folder = folder.canonicalize().ok()?;
+    folder
+        .ancestors()
+        .find(|dir| {
+            let entries = auglocal_train::rundir::run_entries(dir);
+            entries.contains(&auglocal_train::rundir::CONFIG)
+                && entries.contains(&auglocal_train::rundir::METRICS)
+        })
+        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use auglocal_aux::Rule;
 use auglocal_data::DatasetName;
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::Arch;
+use auglocal_train::bounded::{MAX_CONFIG_BYTES, read_bounded};
 use auglocal_train::progress::Console;
 use auglocal_train::rundir::run_entries;
 use auglocal_train::{Execution, Keep, Run, Schedule, Strategy, TrainConfig, evaluate_run};
@@ -175,9 +176,10 @@ impl TrainArgs {
     fn config(&self) -> Result<TrainConfig> {
         let mut c = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| usage(format!("--config {}: {e}", path.display())))?;
-                serde_json::from_str(&text).map_err(|e| {
+                let bytes = read_bounded(path, MAX_CONFIG_BYTES, "a run configuration")
+                    .map_err(|e| usage(format!("--config: {e}")))?
+                    .ok_or_else(|| usage(format!("--config {}: no such file", path.display())))?;
+                serde_json::from_slice(&bytes).map_err(|e| {
                     usage(format!(
                         "--config {}: not a run configuration ({e}); the field names are those \
                          of a run's config.json",

@@ -405,3 +405,182 @@ fn a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint() 
     assert!(stdout.contains("eval-ok"), "{stdout}\n{stderr}");
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+/// Every file under `dir`, with its bytes (symlinks as their targets' names; large files and
+/// FIFOs as their sizes).
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .expect("read dir")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::symlink_metadata(&path).expect("meta");
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).expect("link");
+                out.push((path, target.to_string_lossy().into_owned().into_bytes()));
+            } else if meta.is_file() && meta.len() < (1 << 20) {
+                out.push((path.clone(), std::fs::read(&path).expect("read")));
+            } else {
+                // Large, sparse or not a regular file (a FIFO would block a read): its size.
+                out.push((path, meta.len().to_le_bytes().to_vec()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn run_files_that_are_devices_fifos_or_huge_are_refused_and_writers_keep_out_of_runs() {
+    let root = temp("small-files");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let fifo = |path: &Path| {
+        let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+        assert!(made.success());
+    };
+    // A finished run to break in several ways (each in a copy of its own).
+    let run = root.join("run");
+    let made = auglocal(&[
+        "train",
+        "--arch",
+        "resnet20",
+        "--width",
+        "0.25",
+        "--k",
+        "4",
+        "--dataset",
+        "synthetic",
+        "--train-limit",
+        "32",
+        "--test-limit",
+        "16",
+        "--batch",
+        "16",
+        "--epochs",
+        "1",
+        "--out",
+        &s(&run),
+    ]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let copy = |name: &str| {
+        let to = root.join(name);
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&run)
+            .arg(&to)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        to
+    };
+    let zero_config = copy("zero-config");
+    std::fs::remove_file(zero_config.join("config.json")).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", zero_config.join("config.json")).expect("ln");
+    let fifo_latest = copy("fifo-latest");
+    std::fs::remove_file(fifo_latest.join("checkpoints/latest")).expect("rm");
+    fifo(&fifo_latest.join("checkpoints/latest"));
+    let huge_state = copy("huge-state");
+    let state = huge_state.join("checkpoints/epoch-0001/state.json");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&state)
+        .expect("open")
+        .set_len(20 << 30)
+        .expect("a sparse 20 GB state.json");
+    let huge_metrics = copy("huge-metrics");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(huge_metrics.join("metrics.jsonl"))
+        .expect("open")
+        .set_len(20 << 30)
+        .expect("a sparse 20 GB metrics.jsonl");
+    let config_fifo = root.join("config-fifo.json");
+    fifo(&config_fifo);
+    let config_huge = root.join("config-huge.json");
+    std::fs::File::create(&config_huge)
+        .expect("create")
+        .set_len(2 << 20)
+        .expect("a sparse 2 MiB config");
+
+    let before: Vec<_> = [&zero_config, &fifo_latest, &huge_state, &huge_metrics, &run]
+        .iter()
+        .map(|d| snapshot(d))
+        .collect();
+    let mut rows = vec![
+        row(&["train", "--config", "/dev/zero"], "character device"),
+        (
+            vec!["train".into(), "--config".into(), s(&config_fifo)],
+            "FIFO",
+        ),
+        (
+            vec!["train".into(), "--config".into(), s(&config_huge)],
+            "larger than",
+        ),
+    ];
+    for (dir, message) in [
+        (&zero_config, "character device"),
+        (&fifo_latest, "FIFO"),
+        (&huge_state, "larger than"),
+    ] {
+        rows.push((vec!["train".into(), "--resume".into(), s(dir)], message));
+        rows.push((vec!["eval".into(), s(dir)], message));
+    }
+    let zero_model = root.join("zero-model.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero_model).expect("ln");
+    rows.push((
+        vec!["predict".into(), "--model".into(), s(&zero_model), s(&root)],
+        "not a regular file",
+    ));
+    // A device list that does not fit the stages or replicas is refused before the run
+    // directory is written.
+    let never = root.join("never");
+    for execution in [["--pipeline", "2"], ["--data-parallel", "2"]] {
+        let mut args: Vec<String> = [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--devices",
+            "cpu,cpu,cpu",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(execution.map(String::from));
+        args.extend(["--out".into(), s(&never)]);
+        rows.push((args, "3 devices for 2"));
+    }
+    // `compare` reads metrics.jsonl (a resume rewrites it from the checkpoint instead).
+    rows.push((vec!["compare".into(), s(&huge_metrics)], "larger than"));
+    // No command but `train` writes inside a run directory.
+    for target in [
+        run.join("metrics.jsonl"),
+        run.join("checkpoints/epoch-0001/state.json"),
+        run.join("checkpoints/new.json"),
+    ] {
+        rows.push((
+            vec!["eval".into(), s(&run), "--save-json".into(), s(&target)],
+            "inside the run directory",
+        ));
+        rows.push((
+            vec!["compare".into(), s(&run), "--json".into(), s(&target)],
+            "inside the run directory",
+        ));
+        rows.push((
+            vec!["bench".into(), "--save-json".into(), s(&target)],
+            "inside the run directory",
+        ));
+    }
+    expect_refusals(&rows);
+    let after: Vec<_> = [&zero_config, &fifo_latest, &huge_state, &huge_metrics, &run]
+        .iter()
+        .map(|d| snapshot(d))
+        .collect();
+    assert!(before == after, "a refused command changed a run directory");
+    assert!(!never.exists(), "a refused run wrote its directory");
+    std::fs::remove_dir_all(root).expect("clean up");
+}

@@ -1,7 +1,9 @@
 //! How a trainer runs its steps. A run's configuration chooses one [`Execution`]; made
 //! concrete for a plan, devices and threads it is a [`Strategy`], which
 //! [`Trainer::train_batches`](crate::Trainer::train_batches) runs. Every strategy steps each
-//! module with the same per-module step ([`crate::step`]) and gives the same weights.
+//! module with the same per-module step ([`crate::step`]); sequential and pipelined training
+//! give the same weights, data-parallel replicas the same but for BatchNorm, which normalises
+//! each replica's share of the batch apart.
 //!
 //! - [`Strategy::Sequential`]: every module in order on one batch, then the next batch: on the
 //!   calling thread, or (with `threads`) on a thread of a pool of its own.
@@ -26,8 +28,8 @@ use crate::local::LocalModule;
 use crate::pipeline::{self, Pipeline};
 use crate::step::{Measured, ModuleOptimizer, StepStats, TrainUnit, step_modules};
 
-/// How a run executes its steps, as its configuration records it (`config.json`). Every
-/// choice trains to the same weights; it may change when a run resumes.
+/// How a run executes its steps, as its configuration records it (`config.json`); it may
+/// change when a run resumes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", from = "ExecutionJson")]
 pub enum Execution {

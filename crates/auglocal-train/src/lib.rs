@@ -18,6 +18,7 @@
 //! - [`memory`]: peak heap (a counting allocator) and RSS high-water, per epoch.
 //! - [`Schedule`]: the reference's cosine with warm-up, or constant.
 
+pub mod bounded;
 pub mod checkpoint;
 mod config;
 pub mod data_parallel;

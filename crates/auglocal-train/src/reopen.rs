@@ -68,7 +68,7 @@ impl<B: FastOpsAutodiff> Opened<B> {
         if let Some(state) = &state {
             if let Some(recorded) = &state.config {
                 // The data may move; the loader's threads, the checkpoints kept and how the modules
-                // are executed (execution, threads: the same weights) may change; nothing else may.
+                // are executed (execution, threads) may change; nothing else may.
                 let comparable = |c: &TrainConfig| TrainConfig {
                     data_dir: None,
                     workers: 0,

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use auglocal_aux::Plan;
 use serde::de::DeserializeOwned;
 
+use crate::bounded::{MAX_CONFIG_BYTES, MAX_METRICS_BYTES, MAX_PLAN_BYTES, read_bounded};
 use crate::checkpoint::{CHECKPOINTS, write_atomic};
 use crate::metrics::EpochMetrics;
 use crate::{TrainConfig, TrainError};
@@ -86,35 +87,45 @@ impl RunLock {
     }
 }
 
-/// A JSON file of a run directory; a missing or malformed file is a refusal naming it.
-fn read_json<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TrainError> {
+/// A JSON file of a run directory of at most `limit` bytes; a missing, oversized or malformed
+/// file is a refusal naming it.
+fn read_json<T: DeserializeOwned>(dir: &Path, name: &str, limit: u64) -> Result<T, TrainError> {
     let path = dir.join(name);
-    let bytes = fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => TrainError::refused(
+    let missing = || {
+        TrainError::refused(
             &path,
             format!(
                 "missing; is {} a run directory (written by `auglocal train`)?",
                 dir.display()
             ),
-        ),
-        _ => TrainError::io(&path, e),
-    })?;
+        )
+    };
+    let bytes = match read_bounded(&path, limit, &format!("a run's {name}")) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(missing()),
+        Err(TrainError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotADirectory =>
+        {
+            return Err(missing());
+        }
+        Err(e) => return Err(e),
+    };
     serde_json::from_slice(&bytes).map_err(|source| TrainError::Json { path, source })
 }
 
 /// The configuration of a run directory (`config.json`), not yet validated.
 pub fn read_config(dir: &Path) -> Result<TrainConfig, TrainError> {
-    read_json(dir, CONFIG)
+    read_json(dir, CONFIG, MAX_CONFIG_BYTES)
 }
 
 /// The plan of a run directory (`plan.json`).
 pub fn read_plan(dir: &Path) -> Result<Plan, TrainError> {
-    read_json(dir, PLAN)
+    read_json(dir, PLAN, MAX_PLAN_BYTES)
 }
 
 /// `plan.json` as JSON, of any layout.
 pub(crate) fn read_plan_json(dir: &Path) -> Result<serde_json::Value, TrainError> {
-    read_json(dir, PLAN)
+    read_json(dir, PLAN, MAX_PLAN_BYTES)
 }
 
 /// What every layout of `plan.json` records alike: the network's name, classes, width, image
@@ -183,11 +194,15 @@ pub(crate) fn read_metrics_tolerant(
     dir: &Path,
 ) -> Result<(Vec<EpochMetrics>, Option<serde_json::Error>), TrainError> {
     let path = dir.join(METRICS);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
-        Err(e) => return Err(TrainError::io(&path, e)),
+    let Some(bytes) = read_bounded(&path, MAX_METRICS_BYTES, "a run's metrics.jsonl")? else {
+        return Ok((Vec::new(), None));
     };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        TrainError::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })?;
     // One stream over the whole file, so that errors carry the file's own line numbers.
     let mut metrics = Vec::new();
     for item in serde_json::Deserializer::from_str(&text).into_iter::<EpochMetrics>() {
@@ -202,11 +217,10 @@ pub(crate) fn read_metrics_tolerant(
 /// Whether `metrics.jsonl` records anything (a non-blank line, parsable or not).
 pub(crate) fn has_metrics(dir: &Path) -> Result<bool, TrainError> {
     let path = dir.join(METRICS);
-    match fs::read(&path) {
-        Ok(bytes) => Ok(bytes.iter().any(|b| !b.is_ascii_whitespace())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(TrainError::io(&path, e)),
-    }
+    Ok(
+        read_bounded(&path, MAX_METRICS_BYTES, "a run's metrics.jsonl")?
+            .is_some_and(|bytes| bytes.iter().any(|b| !b.is_ascii_whitespace())),
+    )
 }
 
 /// `metrics.jsonl` as it should read for `history`.
@@ -227,7 +241,8 @@ pub(crate) fn metrics_text(history: &[EpochMetrics]) -> Result<String, TrainErro
 pub(crate) fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
     let path = dir.join(METRICS);
     let text = metrics_text(history)?;
-    if fs::read(&path).is_ok_and(|current| current == text.as_bytes()) {
+    let current = read_bounded(&path, MAX_METRICS_BYTES, "a run's metrics.jsonl");
+    if current.is_ok_and(|current| current.as_deref() == Some(text.as_bytes())) {
         return Ok(());
     }
     write_atomic(&path, text.as_bytes())

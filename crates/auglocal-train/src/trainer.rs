@@ -182,8 +182,9 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
 
     /// Trains on `batches` at learning rate `lr`, executed as `strategy` says; `on_step` sees
     /// every step's stats in order (`step` from 0), and an error from it (a diverging loss,
-    /// say) stops the run. Every strategy leaves the weights of [`Trainer::step`] on the same
-    /// batches; batches whose images are not the network's shape are refused.
+    /// say) stops the run. Sequential and pipelined strategies leave the weights of
+    /// [`Trainer::step`] on the same batches (data-parallel replicas too, but for BatchNorm's
+    /// per-replica statistics); batches whose images are not the network's shape are refused.
     pub fn train_batches(
         &mut self,
         batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
@@ -237,8 +238,8 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
         self.train_epoch_with(loader, epoch, lr, &Strategy::default(), progress)
     }
 
-    /// [`Trainer::train_epoch`], executed as `strategy` says: the same weights and metrics,
-    /// and, pipelined, each stage's busy fraction.
+    /// [`Trainer::train_epoch`], executed as `strategy` says (see [`Trainer::train_batches`]
+    /// for what changes), and, pipelined, each stage's busy fraction.
     pub fn train_epoch_with(
         &mut self,
         loader: &Loader<B>,

@@ -108,6 +108,9 @@ fn apply<B: Backend, U: Module<B> + ModuleDisplay>(
     Ok(network)
 }
 
+/// Most bytes of a manifest: a network description and at most a few thousand class names.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
 /// Where the weights and the manifest of `path` are: `path` may name either.
 fn locate(path: &Path) -> Result<(PathBuf, Manifest), ExportError> {
     let names_manifest = path.extension().is_some_and(|e| e == "json");
@@ -116,6 +119,25 @@ fn locate(path: &Path) -> Result<(PathBuf, Manifest), ExportError> {
     } else {
         super::manifest_path(path)
     };
+    // A device, FIFO or huge file in place of the manifest is refused before it is read.
+    if let Ok(meta) = fs::metadata(&manifest_path) {
+        if !meta.is_file() {
+            return Err(ExportError::invalid(
+                &manifest_path,
+                "is not a regular file; a model's manifest is the JSON file auglocal export \
+                 writes",
+            ));
+        }
+        if meta.len() > MAX_MANIFEST_BYTES {
+            return Err(ExportError::invalid(
+                &manifest_path,
+                format!(
+                    "is {} bytes, more than a manifest ever holds ({MAX_MANIFEST_BYTES})",
+                    meta.len()
+                ),
+            ));
+        }
+    }
     let bytes = match fs::read(&manifest_path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -24,6 +24,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
+use crate::bounded::{MAX_LATEST_BYTES, read_bounded};
 use crate::metrics::EpochMetrics;
 use crate::trainer::Trainer;
 use crate::{TrainConfig, TrainError};
@@ -276,8 +277,8 @@ pub fn find(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
         return Ok(None);
     }
     let latest = root.join(LATEST);
-    match fs::read(&latest) {
-        Ok(bytes) => {
+    match read_bounded(&latest, MAX_LATEST_BYTES, "a checkpoint's `latest`") {
+        Ok(Some(bytes)) => {
             let text = String::from_utf8_lossy(&bytes);
             let name = text.trim();
             return match parse_name(name) {
@@ -291,8 +292,8 @@ pub fn find(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
                 )),
             };
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(TrainError::io(latest, e)),
+        Ok(None) => {}
+        Err(e) => return Err(e),
     }
     let highest = fs::read_dir(&root)
         .map_err(io(&root))?

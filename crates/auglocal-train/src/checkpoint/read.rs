@@ -15,6 +15,7 @@ use super::{
     Version,
 };
 use crate::TrainError;
+use crate::bounded::{MAX_METRICS_BYTES, read_bounded};
 use crate::local::LocalNetwork;
 use crate::step::OptimizerRecord;
 
@@ -31,19 +32,15 @@ pub struct Loaded<B: AutodiffBackend> {
 /// Reads and checks `state.json` of a checkpoint folder.
 pub fn read_state(dir: &Path) -> Result<CheckpointState, TrainError> {
     let path = dir.join(STATE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(TrainError::refused(
-                &path,
-                if dir.exists() {
-                    "missing: the checkpoint is incomplete"
-                } else {
-                    "missing: the checkpoint folder does not exist"
-                },
-            ));
-        }
-        Err(e) => return Err(TrainError::io(path, e)),
+    let Some(bytes) = read_bounded(&path, MAX_METRICS_BYTES, "a checkpoint's state.json")? else {
+        return Err(TrainError::refused(
+            &path,
+            if dir.exists() {
+                "missing: the checkpoint is incomplete"
+            } else {
+                "missing: the checkpoint folder does not exist"
+            },
+        ));
     };
     let version: Version = serde_json::from_slice(&bytes)
         .map_err(|e| TrainError::refused(&path, format!("unreadable checkpoint state ({e})")))?;
