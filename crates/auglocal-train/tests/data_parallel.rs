@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use auglocal_aux::{Plan, Rule};
 use auglocal_train::data_parallel::{DataParallel, MAX_REPLICAS};
-use auglocal_train::{Execution, StepStats, Strategy, Trainer, sgd_config};
+use auglocal_train::{Execution, StepStats, Strategy, TrainUnit, Trainer, sgd_config};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -39,7 +39,11 @@ fn parallel(replicas: usize) -> Strategy<B> {
 }
 
 /// Trains `data` data-parallel, returning every step's stats.
-fn train(trainer: &mut Trainer<B>, data: &[Batch], strategy: &Strategy<B>) -> Vec<StepStats> {
+fn train<U: TrainUnit<B>>(
+    trainer: &mut Trainer<B, U>,
+    data: &[Batch],
+    strategy: &Strategy<B>,
+) -> Vec<StepStats> {
     let mut stats = Vec::new();
     let timing = trainer
         .train_batches(
@@ -110,24 +114,6 @@ fn replicas_fed_identical_shards_train_as_one_trainer_bit_for_bit() {
     }
 }
 
-/// The trainable weights after one plain-SGD step (no momentum, no decay) on each shard of
-/// `(x, t)` alone, by hand: no collective.
-fn one_step_each(plan: &Plan, (x, t): &Batch, shards: &[Range<usize>]) -> Vec<Vec<Vec<f32>>> {
-    shards
-        .iter()
-        .map(|range| {
-            let mut one = fresh(plan, 0.0, 0.0);
-            one.step(
-                x.clone().slice([range.clone()]),
-                t.clone().slice([range.clone()]),
-                LR,
-            )
-            .expect("step");
-            trainable(one.network())
-        })
-        .collect()
-}
-
 /// `sum_r weights[r] * each[r]`, tensor by tensor.
 fn weighted(each: &[Vec<Vec<f32>>], weights: &[f32]) -> Vec<Vec<f32>> {
     (0..each[0].len())
@@ -139,39 +125,101 @@ fn weighted(each: &[Vec<Vec<f32>>], weights: &[f32]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-#[test]
-fn different_shards_take_the_size_weighted_mean_update_and_replicas_stay_identical() {
-    let _deadline = deadline("different shards", DEADLINE);
-    let _seed = seeded();
-    let plan = plan(Rule::AugLocal, 6);
-    // Plain SGD is linear in the gradient: one step on the weighted mean of the shards'
-    // gradients is the weighted mean of the one-step weights of each shard. Shards of 4 + 4
-    // (equal weights) and of 4 + 3 (a batch of 7: weights 4/7 and 3/7).
+/// A conv3x3 + ReLU unit: a network of these and the primary head (GAP + Linear) has no
+/// BatchNorm, so each shard's gradient does not depend on the other shard.
+#[derive(Module, Debug)]
+struct PlainConv<B: Backend> {
+    conv: burn::nn::conv::Conv2d<B>,
+}
+
+impl<B: auglocal_kernels::FastOps> auglocal_model::LocalUnit<B> for PlainConv<B> {
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        burn::tensor::activation::relu(self.conv.forward(x))
+    }
+}
+
+/// Three plain units, drawn from a fixed seed.
+fn plain_units() -> Vec<PlainConv<B>> {
+    let device = Default::default();
+    B::seed(&device, 11);
+    [[3, 8, 1], [8, 16, 2], [16, 16, 2]]
+        .iter()
+        .map(|&[c_in, c_out, stride]| PlainConv {
+            conv: burn::nn::conv::Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(burn::nn::PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&device),
+        })
+        .collect()
+}
+
+/// Trains one batch on two replicas with plain SGD (no momentum, no decay), against the
+/// same trainer stepped on each shard alone by hand (no collective). Plain SGD is linear in
+/// the gradient, so a step on the size-weighted mean of the shards' gradients is the
+/// size-weighted mean of the one-shard weights. Shards of 4 + 4 (equal weights) and 4 + 3 (a
+/// batch of 7: weights 4/7 and 3/7).
+fn assert_the_weighted_mean_update<U: TrainUnit<B>>(what: &str, make: impl Fn() -> Trainer<B, U>) {
     for (batch, shards, weights) in [
         (8, vec![0..4, 4..8], vec![0.5, 0.5]),
         (7, vec![0..4, 4..7], vec![4.0 / 7.0, 3.0 / 7.0]),
     ] {
         let data = batches(1, batch);
-        let each = one_step_each(&plan, &data[0], &shards);
+        let (x, t) = &data[0];
+        let each: Vec<_> = shards
+            .iter()
+            .map(|range: &Range<usize>| {
+                let mut one = make();
+                one.step(
+                    x.clone().slice([range.clone()]),
+                    t.clone().slice([range.clone()]),
+                    LR,
+                )
+                .expect("step");
+                trainable(one.network())
+            })
+            .collect();
         let mean = weighted(&each, &weights);
-        let mut trainer = fresh(&plan, 0.0, 0.0);
+        let mut trainer = make();
         train(&mut trainer, &data, &parallel(2));
         let got = trainable(trainer.network());
         let drift = max_diff(&got, &mean);
-        eprintln!("batch {batch}: the weighted mean update, drift {drift:e}");
+        eprintln!("{what}, batch {batch}: the weighted mean update, drift {drift:e}");
         assert!(
             drift <= 1e-6,
-            "batch {batch}: not the mean update: {drift:e}"
+            "{what}, batch {batch}: not the mean update: {drift:e}"
         );
         // Neither shard's update alone, nor (for 4 + 3) the unweighted mean: the test can fail.
         for alone in &each {
-            assert!(max_diff(&got, alone) > 1e3 * drift.max(1e-7));
+            assert!(max_diff(&got, alone) > 1e3 * drift.max(1e-7), "{what}");
         }
         if batch == 7 {
             let unweighted = weighted(&each, &[0.5, 0.5]);
-            assert!(max_diff(&got, &unweighted) > 10.0 * drift.max(1e-7));
+            assert!(
+                max_diff(&got, &unweighted) > 10.0 * drift.max(1e-7),
+                "{what}"
+            );
         }
     }
+}
+
+#[test]
+fn different_shards_take_the_size_weighted_mean_update_and_replicas_stay_identical() {
+    let _deadline = deadline("different shards", DEADLINE);
+    let _seed = seeded();
+    let device = Default::default();
+    // A network without BatchNorm, trained end to end (one module).
+    let network = auglocal_model::CustomNetworkConfig::new([3, 32, 32], 10)
+        .spec::<B, _>(&plain_units(), &device)
+        .expect("plannable");
+    let plain = Plan::new(&network, &auglocal_aux::LocalConfig::new(Rule::Bp, 1)).expect("plan");
+    assert_the_weighted_mean_update("no BatchNorm, bp", || {
+        Trainer::from_units(plain_units(), &plain, &sgd_config(0.0, 0.0), 7, &device)
+            .expect("units")
+    });
+    // AugLocal on a ResNet: BatchNorm normalises each shard apart, in the replicas as in the
+    // one-shard steps by hand, so the same holds.
+    let plan = plan(Rule::AugLocal, 6);
+    assert_the_weighted_mean_update("ResNet-20, AugLocal", || fresh(&plan, 0.0, 0.0));
 
     // Momentum and weight decay on, one step per run: the strategy checks at the end of each
     // run that every replica holds replica 0's weights (an error otherwise).
