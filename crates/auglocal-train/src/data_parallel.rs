@@ -48,7 +48,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorPrimitive};
 
 use crate::TrainError;
-use crate::execution::{Batch, Timing, thread_pool};
+use crate::execution::{Batch, Timing, home_device, thread_pool};
 use crate::local::LocalModule;
 use crate::pipeline::{default_threads, place};
 use crate::step::{
@@ -171,10 +171,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
 ) -> Result<Timing, TrainError> {
     let start = Instant::now();
     let n = dp.replicas();
-    let home = modules
-        .first()
-        .and_then(|m| m.devices().into_iter().next())
-        .unwrap_or_default();
+    let home = home_device(modules);
     // Replicas 1.. train copies of the modules and of their optimisers' states.
     let mut copies: Vec<_> = dp.devices[1..]
         .iter()

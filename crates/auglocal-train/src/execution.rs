@@ -322,7 +322,9 @@ pub(crate) fn thread_pool(threads: usize, name: String) -> Result<rayon::ThreadP
 }
 
 /// The device the modules are on (between runs, all on the trainer's).
-fn home_device<B: FastOpsAutodiff, U: TrainUnit<B>>(modules: &[LocalModule<B, U>]) -> B::Device {
+pub(crate) fn home_device<B: FastOpsAutodiff, U: TrainUnit<B>>(
+    modules: &[LocalModule<B, U>],
+) -> B::Device {
     use burn::module::Module;
     modules
         .first()
