@@ -4,10 +4,12 @@
 //! rule's allocations, allocator caches or RSS high-water mark can pollute another's. Every
 //! rule trains on the same batches: synthetic images of the network's size (32x32 for the
 //! CIFAR ResNets, 224x224 for the ImageNet families, or `--image-size`), identical across rules
-//! and runs.
+//! and runs. With `--nodes M`, a rule is also measured data-parallel over M processes: the
+//! child is `mpirun -np M` of this binary.
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +22,7 @@ use auglocal_train::MAX_BATCH;
 use auglocal_train::data_parallel::DataParallel;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
+use auglocal_train::nodes::Nodes;
 use auglocal_train::pipeline::Pipeline;
 use auglocal_train::{Execution, StepStats, Strategy, TrainError, Trainer, sgd_config};
 use burn::data::dataloader::batcher::Batcher;
@@ -96,6 +99,16 @@ pub struct BenchArgs {
     /// steps' wall time, the speed-up, the all-reduce's time per step, peak memory.
     #[arg(long, value_name = "N")]
     data_parallel: Option<usize>,
+    /// Also measure every rule data-parallel over M processes (MPI nodes, a binary built with
+    /// `--features mpi`), each with --data-parallel replicas (default 1) of --threads threads:
+    /// the child is `mpirun -np M [--mpirun-args] auglocal bench ...`. Rows show the speed-up
+    /// over one process and the all-reduce's time per step.
+    #[arg(long, value_name = "M")]
+    nodes: Option<usize>,
+    /// Extra arguments of mpirun for --nodes, split at spaces (the transport, say: `--mca btl
+    /// self,tcp --mca btl_tcp_if_include lo`).
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    mpirun_args: Option<String>,
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     json: bool,
@@ -155,6 +168,13 @@ pub struct RuleResult {
     /// for the slower replica included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reduce_seconds_per_step: Option<f64>,
+    /// Data-parallel over processes: the number of nodes (MPI processes), each running
+    /// `data_parallel` replicas; node 0's measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    /// With `nodes`: the mpirun arguments given (the transport).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpirun_args: Option<String>,
 }
 
 impl RuleResult {
@@ -206,8 +226,11 @@ pub struct DataParallelSpeedup {
     pub rule: Rule,
     /// The CPU kernels of both.
     pub conv: String,
-    /// Replicas.
+    /// Replicas (in each process).
     pub replicas: usize,
+    /// Processes (MPI nodes), if several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
     /// Images/s over the sequential row's.
     pub images_per_second: f64,
     /// Peak heap over the sequential row's.
@@ -293,26 +316,45 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             )));
         }
     }
+    if let Some(nodes) = args.nodes {
+        let world = nodes.saturating_mul(args.data_parallel.unwrap_or(1));
+        if !(1..=auglocal_train::MAX_NODES).contains(&nodes) || args.batch < world {
+            return Err(usage(format!(
+                "--nodes must be in 1..={} and --nodes x --data-parallel ({world}) at most \
+                 --batch ({})",
+                auglocal_train::MAX_NODES,
+                args.batch
+            )));
+        }
+    }
+    if args.mpirun_args.is_some() && args.nodes.is_none() {
+        return Err(usage("--mpirun-args applies to --nodes"));
+    }
     if args.single {
-        let ([rule], [conv]) = (&args.rules[..], &args.conv[..]) else {
-            bail!("--single measures exactly one rule with one --conv");
+        let nodes = crate::nodes::join(std::time::Duration::from_secs(60))?;
+        if let Some(nodes) = &nodes
+            && Some(nodes.size()) != args.nodes
+        {
+            let err = usage(format!(
+                "this MPI job has {} processes, but --nodes says {:?}",
+                nodes.size(),
+                args.nodes
+            ));
+            crate::nodes::leave(nodes.as_ref(), &err, 2);
+        }
+        return match single(args, nodes.clone()) {
+            Ok(result) => {
+                // Node 0 reports for the job.
+                if nodes.as_ref().is_none_or(|n| n.rank() == 0) {
+                    println!("{}", serde_json::to_string(&result)?);
+                }
+                Ok(())
+            }
+            Err(err) => match &nodes {
+                Some(nodes) => crate::nodes::leave(nodes.as_ref(), &err, 1),
+                None => Err(err),
+            },
         };
-        auglocal_kernels::set_conv_backward(*conv);
-        let single = Single {
-            args,
-            rule: *rule,
-            conv: *conv,
-        };
-        let result = match args.threads {
-            Some(n) => rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .context("starting the thread pool")?
-                .install(|| dispatch(args.device, single))?,
-            None => dispatch(args.device, single)?,
-        };
-        println!("{}", serde_json::to_string(&result)?);
-        return Ok(());
     }
     // Check everything before any measurement: the backend, every plan and its memory, the
     // output paths.
@@ -354,6 +396,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 let execution = Execution::DataParallel { replicas };
                 results.push(child(args, rule, conv, execution)?);
             }
+            if let Some(nodes) = args.nodes {
+                let replicas = args.data_parallel.unwrap_or(1);
+                eprintln!(
+                    "measuring {rule} data-parallel over {nodes} processes (mpirun), {replicas} \
+                     replica(s) each..."
+                );
+                let execution = Execution::DataParallel { replicas };
+                results.push(child_on_nodes(args, rule, conv, execution, nodes)?);
+            }
         }
     }
     let report = report(args, results);
@@ -393,6 +444,29 @@ fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
     Ok(Plan::new(&network, &config)?)
 }
 
+/// Measures the single rule `args` names in this process (on `nodes` with them, if given).
+fn single(args: &BenchArgs, nodes: Option<Arc<dyn Nodes>>) -> Result<RuleResult> {
+    let ([rule], [conv]) = (&args.rules[..], &args.conv[..]) else {
+        bail!("--single measures exactly one rule with one --conv");
+    };
+    auglocal_kernels::set_conv_backward(*conv);
+    let single = Single {
+        args,
+        rule: *rule,
+        conv: *conv,
+        nodes,
+    };
+    let result = match args.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .context("starting the thread pool")?
+            .install(|| dispatch(args.device, single))?,
+        None => dispatch(args.device, single)?,
+    };
+    Ok(result)
+}
+
 /// Runs this binary with `--single` for one rule and reads its JSON.
 fn child(
     args: &BenchArgs,
@@ -401,7 +475,40 @@ fn child(
     execution: Execution,
 ) -> Result<RuleResult> {
     let exe = std::env::current_exe().context("locating the auglocal binary")?;
-    let mut cmd = Command::new(exe);
+    measure(Command::new(exe), args, rule, conv, execution, None)
+}
+
+/// Runs `mpirun -np NODES` of this binary with `--single` for one rule and reads node 0's
+/// JSON.
+fn child_on_nodes(
+    args: &BenchArgs,
+    rule: Rule,
+    conv: ConvBackward,
+    execution: Execution,
+    nodes: usize,
+) -> Result<RuleResult> {
+    let exe = std::env::current_exe().context("locating the auglocal binary")?;
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-np", &nodes.to_string()]);
+    if let Some(extra) = &args.mpirun_args {
+        cmd.args(extra.split_whitespace());
+    }
+    cmd.arg(exe);
+    let mut result = measure(cmd, args, rule, conv, execution, Some(nodes))?;
+    result.mpirun_args = args.mpirun_args.clone();
+    Ok(result)
+}
+
+/// Runs `cmd` (this binary, or `mpirun` of it for `nodes`) with `--single` for one rule and
+/// reads its JSON.
+fn measure(
+    mut cmd: Command,
+    args: &BenchArgs,
+    rule: Rule,
+    conv: ConvBackward,
+    execution: Execution,
+    nodes: Option<usize>,
+) -> Result<RuleResult> {
     cmd.args([
         "bench",
         "--single",
@@ -439,6 +546,9 @@ fn child(
             cmd.args(["--data-parallel", &replicas.to_string()]);
         }
     }
+    if let Some(nodes) = nodes {
+        cmd.args(["--nodes", &nodes.to_string()]);
+    }
     let out = cmd.output().context("starting the measurement process")?;
     if !out.status.success() {
         bail!(
@@ -454,6 +564,8 @@ struct Single<'a> {
     args: &'a BenchArgs,
     rule: Rule,
     conv: ConvBackward,
+    /// The other processes of an MPI job that measure with this one.
+    nodes: Option<Arc<dyn Nodes>>,
 }
 
 impl BackendJob for Single<'_> {
@@ -503,8 +615,12 @@ impl BackendJob for Single<'_> {
             }
             (None, Some(replicas)) => {
                 let dp = DataParallel::new(replicas, &device)?;
-                Some(Strategy::DataParallel(match args.threads {
+                let dp = match args.threads {
                     Some(n) => dp.with_threads(n),
+                    None => dp,
+                };
+                Some(Strategy::DataParallel(match &self.nodes {
+                    Some(nodes) => dp.with_nodes(Arc::clone(nodes)),
                     None => dp,
                 }))
             }
@@ -571,6 +687,8 @@ impl BackendJob for Single<'_> {
             stage_busy: pipelined.map(|(_, busy)| busy),
             data_parallel: args.data_parallel,
             reduce_seconds_per_step,
+            nodes: self.nodes.as_ref().map(|n| n.size()),
+            mpirun_args: None,
         })
     }
 }
@@ -628,6 +746,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
                 rule: p.rule,
                 conv: p.conv.clone(),
                 replicas: p.data_parallel?,
+                nodes: p.nodes,
                 images_per_second,
                 peak_heap,
             })
@@ -690,7 +809,10 @@ pub fn markdown(report: &BenchReport) -> String {
             r.rule,
             match (r.pipeline, r.data_parallel) {
                 (Some(s), _) => format!(", pipeline {s}"),
-                (_, Some(n)) => format!(", {n} replicas"),
+                (_, Some(n)) => match r.nodes {
+                    Some(m) => format!(", {m} nodes x {n} replicas"),
+                    None => format!(", {n} replicas"),
+                },
                 _ => String::new(),
             },
             r.conv,
@@ -747,19 +869,22 @@ pub fn markdown(report: &BenchReport) -> String {
         }
     }
     if !report.data_parallel_speedups.is_empty() {
-        out += "\n| rule | replicas | threads per replica | images/s vs one trainer | all-reduce per step | of a step | peak heap vs one trainer |\n|---|---:|---:|---:|---:|---:|---:|\n";
+        out += "\n| rule | nodes x replicas | threads per replica | images/s vs one trainer | all-reduce per step | of a step | peak heap vs one trainer |\n|---|---:|---:|---:|---:|---:|---:|\n";
         for s in &report.data_parallel_speedups {
             let Some(r) = report.results.iter().find(|r| {
-                r.rule == s.rule && r.conv == s.conv && r.data_parallel == Some(s.replicas)
+                r.rule == s.rule
+                    && r.conv == s.conv
+                    && r.data_parallel == Some(s.replicas)
+                    && r.nodes == s.nodes
             }) else {
                 continue;
             };
             let reduce = r.reduce_seconds_per_step.unwrap_or(0.0);
             let step = report.batch as f64 / r.images_per_second;
+            let group = format!("{} x {}", s.nodes.unwrap_or(1), s.replicas);
             out += &format!(
-                "| {} | {} | {} | {:.2}x | {:.1} ms | {:.1}% | {} |\n",
+                "| {} | {group} | {} | {:.2}x | {:.1} ms | {:.1}% | {} |\n",
                 s.rule,
-                s.replicas,
                 r.stage_threads.map_or("-".into(), |t| t.to_string()),
                 s.images_per_second,
                 1e3 * reduce,

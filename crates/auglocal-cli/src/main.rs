@@ -8,6 +8,7 @@ mod device;
 mod exit;
 mod export;
 mod format;
+mod nodes;
 mod output;
 mod plan;
 mod plot;
@@ -64,6 +65,10 @@ enum Command {
     /// Compare run directories: final test accuracy, aux-head accuracies, memory and speed,
     /// as a table, JSON and charts.
     Compare(compare::CompareArgs),
+    /// Check the processes of an MPI job (`mpirun -np M auglocal nodes`): back-to-back
+    /// all-reduces of varying sizes through the layer `train` averages gradients with, each
+    /// result checked exactly; `--drill` rehearses a node's failure.
+    Nodes(nodes::NodesArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Nodes(args) => nodes::run(&args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! `auglocal train` and `auglocal eval`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use auglocal_aux::Rule;
@@ -8,7 +10,8 @@ use auglocal_data::DatasetName;
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::Arch;
 use auglocal_train::bounded::{MAX_CONFIG_BYTES, read_bounded};
-use auglocal_train::progress::Console;
+use auglocal_train::nodes::{Nodes, local_processes};
+use auglocal_train::progress::{Console, Silent};
 use auglocal_train::rundir::run_entries;
 use auglocal_train::{Execution, Keep, Run, Schedule, Strategy, TrainConfig, evaluate_run};
 use clap::{Args, ValueEnum};
@@ -16,7 +19,7 @@ use serde::Serialize;
 
 use crate::args::{Pyramid, ignored_flags};
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch, dispatch_on};
-use crate::exit::usage;
+use crate::exit::{self, usage};
 use crate::format::{ratio, thousands};
 use crate::output::OutputFile;
 
@@ -140,7 +143,15 @@ pub struct TrainArgs {
     /// [default: the cores divided among the stages or replicas].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Under mpirun: a node that waits longer than this in one collective call (for a node
+    /// that died, hangs or skipped it) ends the job with an error naming it (see the README,
+    /// "Several machines") [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    node_timeout: Option<u64>,
 }
+
+/// `--node-timeout`'s default, in seconds.
+const NODE_TIMEOUT: u64 = 60;
 
 /// `--keep-checkpoints` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -298,21 +309,36 @@ fn numbered(base: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(base))
 }
 
-/// Trains, or resumes, on the device `--device` names (or the stages' `--devices`).
+/// Trains, or resumes, on the device `--device` names (or the stages' `--devices`); under
+/// `mpirun`, as one node of the job (a node that fails ends its process at once, so that
+/// `mpirun` stops the others).
 pub fn run(args: &TrainArgs) -> Result<()> {
-    match &args.devices {
-        Some(devices) => dispatch_on(devices, TrainJob(args)),
-        None => dispatch(args.device.unwrap_or_default(), TrainJob(args)),
+    let timeout = Duration::from_secs(args.node_timeout.unwrap_or(NODE_TIMEOUT));
+    let nodes = crate::nodes::join(timeout)?;
+    let job = TrainJob {
+        args,
+        nodes: nodes.clone(),
+    };
+    let result = match &args.devices {
+        Some(devices) => dispatch_on(devices, job),
+        None => dispatch(args.device.unwrap_or_default(), job),
+    };
+    match (result, nodes) {
+        (Err(err), Some(nodes)) => crate::nodes::leave(nodes.as_ref(), &err, exit::status(&err)),
+        (result, _) => result,
     }
 }
 
-struct TrainJob<'a>(&'a TrainArgs);
+struct TrainJob<'a> {
+    args: &'a TrainArgs,
+    nodes: Option<Arc<dyn Nodes>>,
+}
 
 impl BackendJob for TrainJob<'_> {
     type Output = ();
 
     fn run<B: FastOpsAutodiff>(self, device: B::Device, _: DeviceMemory) -> Result<()> {
-        train_on::<B>(self.0, &device, None)
+        train_on::<B>(self.args, &device, None, self.nodes)
     }
 
     fn run_on<B: FastOpsAutodiff>(
@@ -321,8 +347,8 @@ impl BackendJob for TrainJob<'_> {
         _: DeviceMemory,
     ) -> Result<()> {
         let device = devices[0].clone();
-        let placed = (self.0.devices.is_some()).then(|| std::mem::take(&mut devices));
-        train_on::<B>(self.0, &device, placed)
+        let placed = (self.args.devices.is_some()).then(|| std::mem::take(&mut devices));
+        train_on::<B>(self.args, &device, placed, self.nodes)
     }
 }
 
@@ -330,6 +356,7 @@ fn train_on<B: FastOpsAutodiff>(
     args: &TrainArgs,
     device: &B::Device,
     devices: Option<Vec<B::Device>>,
+    nodes: Option<Arc<dyn Nodes>>,
 ) -> Result<()> {
     let run = if let Some(dir) = &args.resume {
         let only_resume = TrainArgs {
@@ -339,15 +366,20 @@ fn train_on<B: FastOpsAutodiff>(
             pipeline: args.pipeline,
             data_parallel: args.data_parallel,
             threads: args.threads,
+            node_timeout: args.node_timeout,
             ..TrainArgs::default()
         };
         if *args != only_resume {
             return Err(usage(
                 "--resume takes no other flag but --device, --devices, --pipeline, \
-                 --data-parallel and --threads: the run continues with its own config.json",
+                 --data-parallel, --threads and --node-timeout: the run continues with its own \
+                 config.json",
             ));
         }
-        let mut run = Run::<B>::resume(dir, device)?;
+        let mut run = match &nodes {
+            Some(nodes) => Run::<B>::resume_on_nodes(dir, device, Arc::clone(nodes))?,
+            None => Run::<B>::resume(dir, device)?,
+        };
         if args.pipeline.is_some() || args.data_parallel.is_some() || args.threads.is_some() {
             let execution = match (args.pipeline, args.data_parallel) {
                 (Some(stages), _) => Execution::Pipelined { stages },
@@ -357,17 +389,40 @@ fn train_on<B: FastOpsAutodiff>(
             let threads = args.threads.or(run.config().threads);
             run = run.with_execution(execution, threads)?;
         }
-        eprintln!(
-            "Resuming {} after epoch {} of {}",
-            dir.display(),
-            run.completed(),
-            run.config().epochs
-        );
+        if run.is_writer() {
+            eprintln!(
+                "Resuming {} after epoch {} of {}",
+                dir.display(),
+                run.completed(),
+                run.config().epochs
+            );
+        }
         run
     } else {
         let demo = args.is_empty();
-        let config = if demo { demo_config() } else { args.config()? };
-        if demo {
+        let mut config = if demo { demo_config() } else { args.config()? };
+        if let Some(nodes) = &nodes {
+            config.execution = match config.execution {
+                Execution::Sequential => Execution::DataParallel { replicas: 1 },
+                Execution::Pipelined { .. } => {
+                    return Err(usage(format!(
+                        "{} nodes under mpirun train data-parallel replicas: give \
+                         --data-parallel N, not --pipeline",
+                        nodes.size()
+                    )));
+                }
+                data_parallel => data_parallel,
+            };
+            // The machine's cores are shared by this job's processes on it (a launcher that
+            // binds each process to its cores has already narrowed what this one sees).
+            if config.threads.is_none() {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let replicas = config.execution.replicas().unwrap_or(1);
+                config.threads = Some((cores / (replicas * local_processes())).max(1));
+            }
+        }
+        let writer = nodes.as_ref().is_none_or(|n| n.rank() == 0);
+        if demo && writer {
             eprintln!(
                 "No flags given: running a short demo (see `auglocal train --help` to choose). \
                  Fashion-MNIST stands in for CIFAR-10 here."
@@ -378,7 +433,8 @@ fn train_on<B: FastOpsAutodiff>(
             args.k.is_some(),
             args.depth.is_some(),
             args.pyramid.is_some(),
-        ) {
+        ) && writer
+        {
             eprintln!("note: {note}");
         }
         let out = args.out.clone().unwrap_or_else(|| {
@@ -398,16 +454,23 @@ fn train_on<B: FastOpsAutodiff>(
                 config.execution.devices()
             )));
         }
-        if args.overwrite {
-            Run::<B>::overwrite(config, &out, device)?
-        } else {
-            Run::<B>::create(config, &out, device)?
+        match (&nodes, args.overwrite) {
+            (Some(nodes), overwrite) => {
+                Run::<B>::create_on_nodes(config, &out, device, overwrite, Arc::clone(nodes))?
+            }
+            (None, true) => Run::<B>::overwrite(config, &out, device)?,
+            (None, false) => Run::<B>::create(config, &out, device)?,
         }
     };
     let mut run = match devices {
         Some(devices) => run.with_devices(devices)?,
         None => run,
     };
+    if !run.is_writer() {
+        // Node 0 reports for the job.
+        run.train(&mut Silent)?;
+        return Ok(());
+    }
     describe(&run);
     let metrics = run.train(&mut Console::default())?;
     match metrics.last() {
@@ -487,12 +550,22 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
             crate::plan::stages_line(plan, p.stages()),
             p.threads()
         ),
-        Ok(Strategy::DataParallel(dp)) => eprintln!(
-            "Data-parallel: {} replicas, {} thread(s) each, a 1/{} share of every batch",
-            dp.replicas(),
-            dp.threads(),
-            dp.replicas()
-        ),
+        Ok(Strategy::DataParallel(dp)) => match dp.nodes() {
+            Some(nodes) => eprintln!(
+                "Data-parallel over {} nodes (MPI): {} replica(s) on each, {} thread(s) each, a \
+                 1/{} share of every batch per replica",
+                nodes.size(),
+                dp.replicas(),
+                dp.threads(),
+                dp.world()
+            ),
+            None => eprintln!(
+                "Data-parallel: {} replicas, {} thread(s) each, a 1/{} share of every batch",
+                dp.replicas(),
+                dp.threads(),
+                dp.replicas()
+            ),
+        },
         Ok(Strategy::Sequential { threads: Some(n) }) => eprintln!("Threads: {n}"),
         _ => {}
     }

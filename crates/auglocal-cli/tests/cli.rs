@@ -646,3 +646,37 @@ fn compare_script_trains_every_rule_at_every_budget_and_resumes() {
     assert_eq!(again, summary);
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+/// A binary built without the `mpi` feature, started by an MPI launcher, refuses to train
+/// rather than train one separate run per process.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn under_mpirun_a_build_without_mpi_refuses_to_train() {
+    let dir = temp("no-mpi");
+    let out = auglocal_with(
+        &[
+            "train",
+            "--dataset",
+            "synthetic",
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ],
+        &[("OMPI_COMM_WORLD_SIZE", "2"), ("OMPI_COMM_WORLD_RANK", "0")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("started by mpirun, but this auglocal was built without MPI"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists());
+    let out = auglocal_with(&["nodes"], &[("PMI_SIZE", "2")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = auglocal(&["nodes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("start it with `mpirun -np M auglocal nodes`"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -71,10 +71,18 @@ pub struct TrainConfig {
     /// dividing the machine's cores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// The processes (nodes of an MPI job) that train the run together, each running
+    /// `execution`'s data-parallel replicas; `None`: this process alone. A run resumes only
+    /// with as many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
 }
 
 /// Most threads of a pool.
 pub const MAX_THREADS: usize = 1024;
+
+/// Most nodes (processes) of a run.
+pub const MAX_NODES: usize = 4096;
 
 /// Which epochs' checkpoints a run keeps: the last always (a resume continues from it), and
 /// with `best` the one of the best test accuracy too (the earliest of equals), with `all`
@@ -150,6 +158,7 @@ impl Default for TrainConfig {
             keep_checkpoints: Keep::Last,
             execution: Execution::Sequential,
             threads: None,
+            nodes: None,
         }
     }
 }
@@ -224,13 +233,33 @@ impl TrainConfig {
                 self.batch
             ));
         }
-        if let Some(replicas) = self.execution.replicas()
-            && self.batch < replicas
-        {
+        let nodes = self.nodes.unwrap_or(1);
+        if !(1..=MAX_NODES).contains(&nodes) {
+            return bad(format!("nodes must be in 1..={MAX_NODES}, got {nodes}"));
+        }
+        if nodes > 1 && self.execution.replicas().is_none() {
             return bad(format!(
-                "a batch of {} images cannot be shared by {replicas} data-parallel replicas: \
-                 give --batch {replicas} or more",
-                self.batch
+                "{nodes} nodes train data-parallel replicas: give --data-parallel N (not {})",
+                if self.execution.stages().is_some() {
+                    "--pipeline"
+                } else {
+                    "sequential training"
+                }
+            ));
+        }
+        if let Some(replicas) = self.execution.replicas()
+            && self.batch < replicas * nodes
+        {
+            let all = replicas * nodes;
+            return bad(format!(
+                "a batch of {} images cannot be shared by {all} data-parallel replicas{}: \
+                 give --batch {all} or more",
+                self.batch,
+                if nodes > 1 {
+                    format!(" ({replicas} on each of {nodes} nodes)")
+                } else {
+                    String::new()
+                }
             ));
         }
         if self.workers > MAX_WORKERS {
@@ -398,6 +427,39 @@ mod tests {
             err.is_bad_input() && err.to_string().contains("K - d"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn several_nodes_train_data_parallel_replicas_that_share_each_batch() {
+        let dp = |replicas, nodes, batch| TrainConfig {
+            execution: Execution::DataParallel { replicas },
+            nodes: Some(nodes),
+            batch,
+            ..TrainConfig::default()
+        };
+        assert!(dp(2, 3, 6).validate().is_ok());
+        assert!(dp(1, 1, 1).validate().is_ok());
+        let err = dp(2, 3, 5).validate().expect_err("5 images for 6 replicas");
+        assert!(
+            err.to_string()
+                .contains("6 data-parallel replicas (2 on each of 3 nodes)"),
+            "{err}"
+        );
+        assert!(dp(1, 0, 8).validate().is_err());
+        assert!(dp(1, MAX_NODES + 1, 1 << 16).validate().is_err());
+        for execution in [Execution::Sequential, Execution::Pipelined { stages: 2 }] {
+            let err = TrainConfig {
+                execution,
+                ..dp(1, 2, 8)
+            }
+            .validate()
+            .expect_err("nodes train replicas");
+            assert!(err.to_string().contains("give --data-parallel N"), "{err}");
+        }
+        // One process's runs record no `nodes`.
+        let json = serde_json::to_value(TrainConfig::default()).expect("json");
+        assert!(json.get("nodes").is_none());
+        assert_eq!(serde_json::to_value(dp(1, 2, 8)).expect("json")["nodes"], 2);
     }
 
     #[test]

@@ -26,6 +26,14 @@
 //! ended runs of one to three steps with weights 3e-3 to 4e-2 apart, which the final check
 //! turns into [`TrainError::ReplicasDiverged`]; the cause is not found. CUDA is untested.
 //!
+//! **Several processes.** With [`Nodes`] ([`DataParallel::with_nodes`]: the processes of an
+//! MPI job, each running this code with `n` replicas), the `M x n` replicas form one group:
+//! replica `r` of node `k` is global replica `k * n + r` and takes that shard of the batch of
+//! `M x n` shards, which every node loads whole. A module's gradients are averaged inside the
+//! node first (burn-collective), then over the nodes ([`Nodes::mean`]); a step's stats are
+//! summed over the nodes, so every node sees the whole batch's. A run of steps ends by
+//! checking that every node holds the same weights (a fingerprint).
+//!
 //! **Failure.** A replica that fails (an error or a panic) resets the collective, which
 //! releases the replicas waiting in an all-reduce with an error: the run stops with the first
 //! error, and the trainer keeps replica 0's modules. A module steps only once every replica
@@ -33,7 +41,7 @@
 //! the failed step the modules before the failing one have stepped. A failing `on_step` stops
 //! the run after a complete step.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use auglocal_kernels::FastOpsAutodiff;
@@ -45,11 +53,12 @@ use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorPrimitive};
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 
 use crate::TrainError;
 use crate::execution::{Batch, Timing, home_device, thread_pool};
 use crate::local::LocalModule;
+use crate::nodes::{Nodes, fingerprint};
 use crate::pipeline::{default_threads, place};
 use crate::step::{
     Measured, ModuleOptimizer, ModuleStats, StepStats, TrainUnit, read_back, step_modules_with,
@@ -63,6 +72,8 @@ pub const MAX_REPLICAS: usize = 64;
 pub struct DataParallel<B: Backend> {
     devices: Vec<B::Device>,
     threads: usize,
+    /// The processes this one trains with, if several.
+    nodes: Option<Arc<dyn Nodes>>,
 }
 
 impl<B: Backend> DataParallel<B> {
@@ -83,7 +94,27 @@ impl<B: Backend> DataParallel<B> {
         Ok(Self {
             devices,
             threads: default_threads(n),
+            nodes: None,
         })
+    }
+
+    /// The replicas of this process join those of the other `nodes` (processes running the
+    /// same code on the same batches) into one data-parallel group.
+    pub fn with_nodes(self, nodes: Arc<dyn Nodes>) -> Self {
+        Self {
+            nodes: Some(nodes),
+            ..self
+        }
+    }
+
+    /// The processes this one trains with, if any.
+    pub fn nodes(&self) -> Option<&Arc<dyn Nodes>> {
+        self.nodes.as_ref()
+    }
+
+    /// The replicas of every node together.
+    pub fn world(&self) -> usize {
+        self.replicas() * self.nodes.as_ref().map_or(1, |n| n.size())
     }
 
     /// Each replica's rayon pool gets `threads` threads (at least 1).
@@ -171,6 +202,10 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
 ) -> Result<Timing, TrainError> {
     let start = Instant::now();
     let n = dp.replicas();
+    let world = dp.world();
+    // This process's replicas are global replicas `first..first + n`.
+    let first = dp.nodes.as_ref().map_or(0, |nodes| nodes.rank() * n);
+    let nodes = dp.nodes.as_deref();
     let home = home_device(modules);
     // Replicas 1.. train copies of the modules and of their optimisers' states.
     let mut copies: Vec<_> = dp.devices[1..]
@@ -200,6 +235,8 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 home: (rank == 0 && dp.devices[0] != home).then(|| home.clone()),
                 threads: dp.threads,
                 config: config.clone(),
+                nodes: dp.nodes.clone(),
+                local: n,
             };
             handles.push(scope.spawn(move || replica.run(part, lr, input, report)));
         }
@@ -216,23 +253,26 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 }
             };
             let b = targets.dims()[0];
-            let Some(sizes) = shard_sizes(b, n) else {
+            let Some(sizes) = shard_sizes(b, world) else {
                 continue;
             };
             let equal = sizes.iter().all(|&s| s == sizes[0]);
             let (images, targets) = (images.inner(), targets.inner());
-            let mut offset = 0;
-            for (feed, &size) in feeds.iter().zip(&sizes) {
+            let mut offset = sizes[..first].iter().sum();
+            if let Some(nodes) = nodes {
+                nodes.at_step(Some(trained));
+            }
+            for (feed, &size) in feeds.iter().zip(&sizes[first..first + n]) {
                 let shard = Shard {
                     x: images.clone().narrow(0, offset, size),
                     targets: targets.clone().narrow(0, offset, size),
-                    scale: (!equal).then(|| (size * n) as f32 / b as f32),
+                    scale: (!equal).then(|| (size * world) as f32 / b as f32),
                 };
                 offset += size;
                 // A replica that stopped reports why below.
                 let _ = feed.send(shard);
             }
-            match combine::<B::InnerBackend>(&reports, n) {
+            match combine::<B::InnerBackend>(&reports, n, nodes) {
                 Ok(stats) => {
                     if let Err(e) = on_step(trained, &stats) {
                         failure = Some(e);
@@ -265,6 +305,19 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
     for (rank, (copy, _)) in copies.iter().enumerate() {
         check_identical(modules, copy, rank + 1)?;
     }
+    if let Some(nodes) = nodes {
+        nodes.at_step(None);
+        if !nodes.agree(weights_fingerprint(modules)?)? {
+            return Err(TrainError::Nodes {
+                rank: nodes.rank(),
+                message: format!(
+                    "the {} nodes ended these steps with different weights; every node must \
+                     apply the same averaged gradients",
+                    nodes.size()
+                ),
+            });
+        }
+    }
     Ok(Timing {
         wall_seconds: start.elapsed().as_secs_f64(),
         busy_seconds: Vec::new(),
@@ -281,6 +334,10 @@ struct Replica<B: AutodiffBackend> {
     home: Option<B::Device>,
     threads: usize,
     config: CollectiveConfig,
+    /// The other processes, whose replicas' gradients are averaged with this one's.
+    nodes: Option<Arc<dyn Nodes>>,
+    /// This process's replicas.
+    local: usize,
 }
 
 impl<B: FastOpsAutodiff> Replica<B> {
@@ -301,6 +358,8 @@ impl<B: FastOpsAutodiff> Replica<B> {
             home,
             threads,
             config,
+            nodes,
+            local,
         } = self;
         let sender = reports.clone();
         let fail = |message: String| {
@@ -356,6 +415,10 @@ impl<B: FastOpsAutodiff> Replica<B> {
                                 replica: rank,
                                 message: collective_error("all-reduce", e),
                             })
+                            .and_then(|mean| match &nodes {
+                                Some(nodes) => nodes_mean(nodes.as_ref(), local, mean),
+                                None => Ok(mean),
+                            })
                         });
                         reducing += start.elapsed();
                         reduced
@@ -397,13 +460,55 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     format!("panicked: {what}")
 }
 
-/// The stats of one step over the whole batch, from every replica's report for it: losses
-/// weighted by the shards' sizes, correct predictions summed. On the first failure the
-/// collective is reset, which releases the replicas waiting in an all-reduce for the one
-/// that stopped, and that failure is returned once every replica has reported.
+/// The mean over the nodes of `values` (this node's in-process mean, the same on each of its
+/// `local` replicas).
+fn nodes_mean<B: Backend>(
+    nodes: &dyn Nodes,
+    local: usize,
+    values: Tensor<B, 1>,
+) -> Result<Tensor<B, 1>, TrainError> {
+    let device = values.device();
+    let n = values.dims()[0];
+    let mean = nodes.mean(local, read_back(values, n, "gradients")?)?;
+    if mean.len() != n {
+        return Err(TrainError::Nodes {
+            rank: nodes.rank(),
+            message: format!(
+                "the nodes' mean has {} values where {n} were sent",
+                mean.len()
+            ),
+        });
+    }
+    Ok(Tensor::from_data(TensorData::new(mean, [n]), &device))
+}
+
+/// A fingerprint of every trainable parameter of `modules`, bit for bit.
+fn weights_fingerprint<B: AutodiffBackend, U: TrainUnit<B>>(
+    modules: &[LocalModule<B, U>],
+) -> Result<u64, TrainError> {
+    let mut flat = Flatten::<B>(Vec::new());
+    for module in modules {
+        module.visit(&mut flat);
+    }
+    if flat.0.is_empty() {
+        return Ok(fingerprint(&[]));
+    }
+    let all = Tensor::cat(flat.0, 0);
+    let n = all.dims()[0];
+    let values = read_back(all, n, "the weights")?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok(fingerprint(&bytes))
+}
+
+/// The stats of one step over the whole batch, from every replica's report for it (and, with
+/// `nodes`, every node's): losses weighted by the shards' sizes, correct predictions summed.
+/// On the first failure the collective is reset, which releases the replicas waiting in an
+/// all-reduce for the one that stopped, and that failure is returned once every replica has
+/// reported.
 fn combine<B: Backend>(
     reports: &mpsc::Receiver<Report>,
     n: usize,
+    nodes: Option<&dyn Nodes>,
 ) -> Result<StepStats, TrainError> {
     let mut batch = 0;
     let mut sums: Vec<(f64, usize)> = Vec::new();
@@ -432,6 +537,26 @@ fn combine<B: Backend>(
     }
     if let Some(e) = failure {
         return Err(e);
+    }
+    if let Some(nodes) = nodes {
+        // [images, each module's loss sum, each module's correct predictions], summed over
+        // the nodes (counts below 2^53 are exact in f64).
+        let k = sums.len();
+        let mut values = Vec::with_capacity(1 + 2 * k);
+        values.push(batch as f64);
+        values.extend(sums.iter().map(|s| s.0));
+        values.extend(sums.iter().map(|s| s.1 as f64));
+        let total = nodes.sum(values)?;
+        if total.len() != 1 + 2 * k {
+            return Err(TrainError::Nodes {
+                rank: nodes.rank(),
+                message: "the nodes trained different numbers of modules".into(),
+            });
+        }
+        batch = total[0] as usize;
+        for (i, sum) in sums.iter_mut().enumerate() {
+            *sum = (total[1 + i], total[1 + k + i] as usize);
+        }
     }
     Ok(StepStats::from_modules(
         batch,

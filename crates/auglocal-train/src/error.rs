@@ -158,6 +158,28 @@ pub enum TrainError {
         /// The largest absolute difference of a parameter.
         difference: f32,
     },
+
+    /// A node of a multi-process run (an MPI job) failed or found the nodes out of step.
+    #[error("node {rank}: {message}")]
+    Nodes {
+        /// This process's rank, from 0.
+        rank: usize,
+        /// What failed.
+        message: String,
+    },
+
+    /// The nodes of a multi-process run would not train the same run (their flags, data or
+    /// run directories differ): refused before anything is written.
+    #[error(
+        "the {nodes} nodes disagree on {what}; every node must run the same auglocal with the \
+         same flags on the same data (and see the same run directory)"
+    )]
+    NodesDisagree {
+        /// The node count.
+        nodes: usize,
+        /// What they disagree on.
+        what: String,
+    },
 }
 
 impl TrainError {
@@ -194,6 +216,7 @@ impl TrainError {
                 | TrainError::TooLarge { .. }
                 | TrainError::Refused { .. }
                 | TrainError::Json { .. }
+                | TrainError::NodesDisagree { .. }
         )
     }
 }

@@ -10,7 +10,8 @@
 //!   continues from the last complete epoch or refuses, and [`evaluate_run`] only reads.
 //! - [`execution`]: how the steps run, one [`Execution`] in the run's configuration:
 //!   sequentially, as a [`pipeline`] of stages on threads and devices, or as
-//!   [`data_parallel`] replicas ([`Trainer::train_batches`]); every strategy calls the one
+//!   [`data_parallel`] replicas ([`Trainer::train_batches`]), in one process or in several
+//!   joined as [`nodes`] (MPI with the `mpi` feature); every strategy calls the one
 //!   per-module step ([`step`]).
 //! - [`export_run`]: a run's primary network at an epoch ([`EpochChoice`]), alone, as an
 //!   [`auglocal_model::export`] file for inference.
@@ -29,6 +30,9 @@ pub mod footprint;
 pub mod local;
 pub mod memory;
 mod metrics;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+pub mod nodes;
 pub mod pipeline;
 pub mod progress;
 mod reopen;
@@ -38,7 +42,9 @@ mod schedule;
 pub mod step;
 mod trainer;
 
-pub use config::{Keep, MAX_BATCH, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS, TrainConfig, best_epoch};
+pub use config::{
+    Keep, MAX_BATCH, MAX_EPOCHS, MAX_NODES, MAX_THREADS, MAX_WORKERS, TrainConfig, best_epoch,
+};
 pub use error::TrainError;
 pub use execution::{Execution, Strategy, Timing};
 pub use export::{EpochChoice, RunExport, export_run};

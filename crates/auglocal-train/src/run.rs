@@ -4,7 +4,9 @@
 //! - [`Run::create`] refuses a directory that holds anything of a run; [`Run::overwrite`]
 //!   replaces one, and only its own files.
 //! - One writer: `create`, `overwrite` and `resume` hold the directory's lock for as long as
-//!   the [`Run`] lives; a second process is refused.
+//!   the [`Run`] lives; a second process is refused. A run trained by several processes
+//!   ([`Run::create_on_nodes`], [`Run::resume_on_nodes`]) is written by node 0 alone; every
+//!   node reads it on resume, and all check that they train the same run.
 //! - [`Run::resume`] continues from the last checkpoint, or refuses (changing nothing) when the
 //!   run has metrics or checkpoint folders but no checkpoint that loads, or when `config.json`
 //!   or `plan.json` no longer match what the checkpoint was trained with.
@@ -12,6 +14,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use auglocal_aux::{Plan, StagePlan};
@@ -24,6 +27,7 @@ use crate::checkpoint::{self, write_atomic};
 use crate::execution::{Execution, Strategy};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
+use crate::nodes::{Nodes, check_agree, fingerprint};
 use crate::progress::Progress;
 use crate::reopen::Opened;
 use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock};
@@ -45,7 +49,10 @@ pub struct Run<B: AutodiffBackend> {
     test_loader: Loader<B::InnerBackend>,
     /// The metrics of every completed (checkpointed) epoch.
     history: Vec<EpochMetrics>,
-    _lock: RunLock,
+    /// The processes that train the run together, if several.
+    nodes: Option<Arc<dyn Nodes>>,
+    /// The directory's lock, held by the one writer.
+    _lock: Option<RunLock>,
 }
 
 /// Everything a run is built from, before its directory is touched.
@@ -62,7 +69,7 @@ impl<B: FastOpsAutodiff> Run<B> {
     /// directory another process trains in. The configuration, the plan, the memory it needs
     /// and the data are checked before anything is written.
     pub fn create(config: TrainConfig, dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        Self::start(config, dir, device, false)
+        Self::start(config, dir, device, false, None)
     }
 
     /// Starts a new run in `dir`, replacing the run it holds (`--overwrite`): the old run's
@@ -72,7 +79,25 @@ impl<B: FastOpsAutodiff> Run<B> {
         dir: &Path,
         device: &B::Device,
     ) -> Result<Self, TrainError> {
-        Self::start(config, dir, device, true)
+        Self::start(config, dir, device, true, None)
+    }
+
+    /// Starts a new run that every node of `nodes` (the processes of an MPI job, each calling
+    /// this with the same configuration) trains as one group of data-parallel replicas:
+    /// `config.execution` must be data-parallel, and `config.nodes` is set to the node count.
+    /// Node 0 alone checks and writes `dir` as [`Run::create`] (or [`Run::overwrite`]) does;
+    /// the others build the same run without touching it. Every node checks that all build the
+    /// same run (settings, plan and data) before anything is written.
+    pub fn create_on_nodes(
+        mut config: TrainConfig,
+        dir: &Path,
+        device: &B::Device,
+        overwrite: bool,
+        nodes: Arc<dyn Nodes>,
+    ) -> Result<Self, TrainError> {
+        let nodes = (nodes.size() > 1).then_some(nodes);
+        config.nodes = nodes.as_ref().map(|n| n.size());
+        Self::start(config, dir, device, overwrite, nodes)
     }
 
     fn start(
@@ -80,8 +105,17 @@ impl<B: FastOpsAutodiff> Run<B> {
         dir: &Path,
         device: &B::Device,
         overwrite: bool,
+        nodes: Option<Arc<dyn Nodes>>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
+        if !is_writer(nodes.as_deref()) {
+            let mut built = Built::new(config, device)?;
+            record_data_dir(&mut built);
+            if let Some(nodes) = &nodes {
+                check_agree(nodes.as_ref(), built.fingerprint()?, "the run they start")?;
+            }
+            return Self::assemble(dir, device, built, Vec::new(), None, nodes);
+        }
         if dir.exists() && !dir.is_dir() {
             return Err(TrainError::refused(
                 dir,
@@ -105,17 +139,16 @@ impl<B: FastOpsAutodiff> Run<B> {
         };
         refuse_existing()?;
         let mut built = Built::new(config, device)?;
+        record_data_dir(&mut built);
+        if let Some(nodes) = &nodes {
+            check_agree(nodes.as_ref(), built.fingerprint()?, "the run they start")?;
+        }
         fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         let lock = RunLock::acquire(dir)?;
         // Checked again under the lock: another process may have started a run meanwhile.
         refuse_existing()?;
         if overwrite {
             rundir::remove_run(dir)?;
-        }
-        // Record where the data was found, so that the run resumes from any directory.
-        if let Some(location) = &built.data.location {
-            built.config.data_dir =
-                Some(location.canonicalize().unwrap_or_else(|_| location.clone()));
         }
         let json = |value: serde_json::Result<Vec<u8>>, name: &str| {
             value.map_err(|source| TrainError::Json {
@@ -132,7 +165,7 @@ impl<B: FastOpsAutodiff> Run<B> {
             &json(serde_json::to_vec_pretty(&built.plan), PLAN)?,
         )?;
         write_atomic(&dir.join(METRICS), b"")?;
-        Self::assemble(dir, device, built, Vec::new(), lock)
+        Self::assemble(dir, device, built, Vec::new(), Some(lock), nodes)
     }
 
     /// Reopens the run in `dir` at its last checkpoint (from scratch if it has none and no
@@ -142,10 +175,67 @@ impl<B: FastOpsAutodiff> Run<B> {
     /// rewritten from the checkpoint, which holds the metrics of every epoch it covers (a torn
     /// last line, or lines of epochs after the checkpoint, are dropped).
     pub fn resume(dir: &Path, device: &B::Device) -> Result<Self, TrainError> {
+        Self::reopen(dir, device, None)
+    }
+
+    /// Reopens the run in `dir` on every node of `nodes` (the processes of an MPI job, each
+    /// calling this), as [`Run::resume`] does: every node reads and checks the directory (it
+    /// must see it: a shared file system, or a copy), node 0 alone locks and writes it. Refused
+    /// when the run was trained by another number of nodes, or when the nodes read different
+    /// runs.
+    pub fn resume_on_nodes(
+        dir: &Path,
+        device: &B::Device,
+        nodes: Arc<dyn Nodes>,
+    ) -> Result<Self, TrainError> {
+        Self::reopen(dir, device, Some(nodes))
+    }
+
+    fn reopen(
+        dir: &Path,
+        device: &B::Device,
+        nodes: Option<Arc<dyn Nodes>>,
+    ) -> Result<Self, TrainError> {
         // The lock file is created only in a directory that holds a run.
-        rundir::read_config(dir)?;
-        let lock = RunLock::acquire(dir)?;
+        let config = rundir::read_config(dir)?;
+        let world = nodes.as_ref().map_or(1, |n| n.size());
+        let nodes = nodes.filter(|_| world > 1);
+        let trained_by = config.nodes.unwrap_or(1);
+        if trained_by != world {
+            let job = match world {
+                1 => "this is one process alone".to_string(),
+                n => format!("this MPI job has {n}"),
+            };
+            let how = match trained_by {
+                1 => format!(
+                    "`auglocal train --resume {}`, without mpirun",
+                    dir.display()
+                ),
+                n => format!("`mpirun -np {n} auglocal train --resume {}`", dir.display()),
+            };
+            return Err(TrainError::refused(
+                dir.join(CONFIG),
+                format!(
+                    "the run is trained by {trained_by} process(es) (field `nodes`), but {job}; \
+                     resume it with {how}"
+                ),
+            ));
+        }
+        let writer = is_writer(nodes.as_deref());
+        let lock = writer.then(|| RunLock::acquire(dir)).transpose()?;
         let opened = Opened::read(dir, device)?;
+        if let Some(nodes) = &nodes {
+            let mut bytes = opened.built.fingerprint()?.to_le_bytes().to_vec();
+            bytes.extend((opened.history.len() as u64).to_le_bytes());
+            check_agree(
+                nodes.as_ref(),
+                fingerprint(&bytes),
+                "the run they resume (its settings, plan, data and last checkpoint's epoch)",
+            )?;
+        }
+        if !writer {
+            return Self::assemble(dir, device, opened.built, opened.history, None, nodes);
+        }
         rundir::write_metrics(dir, &opened.history)?;
         // The plan was checked to be the recorded one; this writes it in today's layout.
         let plan =
@@ -154,7 +244,7 @@ impl<B: FastOpsAutodiff> Run<B> {
                 source,
             })?;
         write_atomic(&dir.join(PLAN), &plan)?;
-        Self::assemble(dir, device, opened.built, opened.history, lock)
+        Self::assemble(dir, device, opened.built, opened.history, lock, nodes)
     }
 
     fn assemble(
@@ -162,7 +252,8 @@ impl<B: FastOpsAutodiff> Run<B> {
         device: &B::Device,
         built: Built<B>,
         history: Vec<EpochMetrics>,
-        lock: RunLock,
+        lock: Option<RunLock>,
+        nodes: Option<Arc<dyn Nodes>>,
     ) -> Result<Self, TrainError> {
         let config = &built.config;
         let loader = |train: bool| LoaderConfig {
@@ -191,8 +282,19 @@ impl<B: FastOpsAutodiff> Run<B> {
             train_loader,
             test_loader,
             history,
+            nodes,
             _lock: lock,
         })
+    }
+
+    /// The processes that train the run together, if several.
+    pub fn nodes(&self) -> Option<&Arc<dyn Nodes>> {
+        self.nodes.as_ref()
+    }
+
+    /// Whether this process writes the run directory: always, but on nodes other than 0.
+    pub fn is_writer(&self) -> bool {
+        is_writer(self.nodes.as_deref())
     }
 
     /// The run's configuration.
@@ -286,6 +388,9 @@ impl<B: FastOpsAutodiff> Run<B> {
             stage_busy: self.config.execution.stages().map(|_| training.stage_busy),
         };
         self.history.push(metrics.clone());
+        if !self.is_writer() {
+            return Ok(metrics);
+        }
         // The checkpoint first (it holds the metrics too), then the line of metrics.jsonl.
         if let Err(source) = checkpoint::save(
             &self.dir,
@@ -338,11 +443,13 @@ impl<B: FastOpsAutodiff> Run<B> {
         };
         config.validate()?;
         check_execution(&config, &self.plan)?;
-        let json = serde_json::to_vec_pretty(&config).map_err(|source| TrainError::Json {
-            path: self.dir.join(CONFIG),
-            source,
-        })?;
-        write_atomic(&self.dir.join(CONFIG), &json)?;
+        if self.is_writer() {
+            let json = serde_json::to_vec_pretty(&config).map_err(|source| TrainError::Json {
+                path: self.dir.join(CONFIG),
+                source,
+            })?;
+            write_atomic(&self.dir.join(CONFIG), &json)?;
+        }
         self.config = config;
         self.devices = None;
         Ok(self)
@@ -357,10 +464,16 @@ impl<B: FastOpsAutodiff> Run<B> {
             &self.plan,
             &self.device,
         )?;
-        match &self.devices {
-            Some(devices) => strategy.with_devices(devices.clone()),
-            None => Ok(strategy),
-        }
+        let strategy = match &self.devices {
+            Some(devices) => strategy.with_devices(devices.clone())?,
+            None => strategy,
+        };
+        Ok(match (strategy, &self.nodes) {
+            (Strategy::DataParallel(dp), Some(nodes)) => {
+                Strategy::DataParallel(dp.with_nodes(Arc::clone(nodes)))
+            }
+            (strategy, _) => strategy,
+        })
     }
 
     /// Where the last good checkpoint is, in words.
@@ -428,7 +541,45 @@ pub(crate) fn test_loader<B: FastOpsAutodiff>(
     )?)
 }
 
+/// Whether this process writes the run directory: node 0, or a process on its own.
+fn is_writer(nodes: Option<&dyn Nodes>) -> bool {
+    nodes.is_none_or(|n| n.rank() == 0)
+}
+
+/// Records where the data was found, so that the run resumes from any directory.
+fn record_data_dir<B: AutodiffBackend>(built: &mut Built<B>) {
+    if let Some(location) = &built.data.location {
+        built.config.data_dir = Some(location.canonicalize().unwrap_or_else(|_| location.clone()));
+    }
+}
+
 impl<B: FastOpsAutodiff> Built<B> {
+    /// A fingerprint of what nodes must share to train one run: the configuration (but where
+    /// each finds the data, and its loader threads), the plan, and the data's image counts.
+    pub(crate) fn fingerprint(&self) -> Result<u64, TrainError> {
+        let config = TrainConfig {
+            data_dir: None,
+            workers: 0,
+            ..self.config.clone()
+        };
+        let json = |value: serde_json::Result<Vec<u8>>| {
+            value.map_err(|source| TrainError::Json {
+                path: PathBuf::from(CONFIG),
+                source,
+            })
+        };
+        let mut bytes = json(serde_json::to_vec(&config))?;
+        bytes.extend(json(serde_json::to_vec(&self.plan))?);
+        for n in [
+            self.data.train.len(),
+            self.data.test.len(),
+            self.data.num_classes,
+        ] {
+            bytes.extend((n as u64).to_le_bytes());
+        }
+        Ok(fingerprint(&bytes))
+    }
+
     /// Opens the data, plans, checks the memory it needs, and builds the trainer.
     pub(crate) fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
         let mut data_config = DataConfig::new(config.dataset, config.image_size());
