@@ -64,7 +64,7 @@ for budget in $budgets; do
 done
 
 name=fashion-mnist-$arch
-table=$("$bin" compare "${dirs[@]}" --json "$results/$name.json" \
+table=$("$bin" compare "${dirs[@]}" --overwrite --json "$results/$name.json" \
   --plot-budget "$results/$name-budget.png" --plot-heads "$results/$name-heads.png")
 {
   echo "# $arch on Fashion-MNIST: backprop against local learning"

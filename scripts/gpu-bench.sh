@@ -45,7 +45,7 @@ bench() {
   shift
   echo "gpu-bench: $name" >&2
   if timeout "$limit" "$bin" bench --rules bp,auglocal --batch "$batch" --steps "$steps" \
-    --width "$width" --device "$device" --save-json "$out/$name.json" "$@" >"$out/$name.md"; then
+    --width "$width" --device "$device" --overwrite --save-json "$out/$name.json" "$@" >"$out/$name.md"; then
     { echo "## $name"; echo; cat "$out/$name.md"; echo; } >>"$out/README.md"
   else
     echo "gpu-bench: error: $name failed or ran past ${limit}s" >&2

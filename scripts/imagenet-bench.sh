@@ -35,7 +35,7 @@ for arch in "${archs[@]}"; do
     # shellcheck disable=SC2046
     "$bin" bench --arch "$arch" $(setting "$arch") --pyramid none --classes 1000 \
       --rules bp,auglocal,dgl --batch "$batch" --steps "$steps" --warmup 1 \
-      --save-json "$name.json" >"$name.md"
+      --overwrite --save-json "$name.json" >"$name.md"
     cat "$name.md"
   done
 done

@@ -118,6 +118,9 @@ pub struct BenchArgs {
     /// Also draw a bar chart of memory and speed per rule into this PNG file.
     #[arg(long, value_name = "FILE.png")]
     plot: Option<PathBuf>,
+    /// Replace output files that exist (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
     /// Measure the single rule given, in this process, and print its JSON (used by the
     /// parent process).
     #[arg(long, hide = true)]
@@ -371,9 +374,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let save_json = args
         .save_json
         .as_deref()
-        .map(OutputFile::check)
+        .map(|p| OutputFile::check(p, args.overwrite))
         .transpose()?;
-    let chart = args.plot.as_deref().map(OutputFile::check).transpose()?;
+    let chart = args
+        .plot
+        .as_deref()
+        .map(|p| OutputFile::check(p, args.overwrite))
+        .transpose()?;
     let mut results = Vec::new();
     for &rule in &args.rules {
         for &conv in &args.conv {

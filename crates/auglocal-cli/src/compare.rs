@@ -32,6 +32,9 @@ pub struct CompareArgs {
     /// output at the last unit; each rule at its largest budget) into this PNG file.
     #[arg(long, value_name = "FILE.png")]
     plot_heads: Option<PathBuf>,
+    /// Replace output files that exist (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// One run, summarised by its last epoch.
@@ -114,7 +117,11 @@ pub fn summarise(dir: &Path) -> Result<RunSummary> {
 /// Prints the table and writes the files asked for.
 pub fn run(args: &CompareArgs) -> Result<()> {
     // Every output is checked before any work: writable, a file, not inside a run directory.
-    let check = |path: &Option<PathBuf>| path.as_deref().map(OutputFile::check).transpose();
+    let check = |path: &Option<PathBuf>| {
+        path.as_deref()
+            .map(|p| OutputFile::check(p, args.overwrite))
+            .transpose()
+    };
     let (json, plot_budget, plot_heads) = (
         check(&args.json)?,
         check(&args.plot_budget)?,

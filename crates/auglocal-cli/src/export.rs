@@ -42,13 +42,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         )));
     }
     for path in [&args.out, &manifest_path] {
-        OutputFile::check(path)?;
-        if path.exists() && !args.overwrite {
-            return Err(usage(format!(
-                "{}: exists; pass --overwrite to replace it, or choose another --out",
-                path.display()
-            )));
-        }
+        OutputFile::check(path, args.overwrite)?;
     }
     let choice = match (args.epoch, args.best) {
         (Some(0), _) => return Err(usage("--epoch counts from 1")),

@@ -15,9 +15,10 @@ pub struct OutputFile {
 }
 
 impl OutputFile {
-    /// Checks that `path` can be written: its folder exists and takes a new file, and `path`
-    /// itself is not a folder. Nothing is left behind.
-    pub fn check(path: &Path) -> Result<Self> {
+    /// Checks that `path` can be written: its folder exists and takes a new file, `path`
+    /// itself is not a folder, and an existing file is replaced only with `overwrite` (the
+    /// command's `--overwrite`) and only if it can be written. Nothing is left behind.
+    pub fn check(path: &Path, overwrite: bool) -> Result<Self> {
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -42,6 +43,21 @@ impl OutputFile {
                 path.display(),
                 run.display()
             )));
+        }
+        if path.exists() || path.is_symlink() {
+            if !overwrite {
+                return Err(usage(format!(
+                    "{}: exists; pass --overwrite to replace it, or name another file",
+                    path.display()
+                )));
+            }
+            // Opened for writing without truncating: the file stays as it is.
+            if let Err(e) = fs::OpenOptions::new().write(true).open(path) {
+                return Err(usage(format!(
+                    "{}: cannot be replaced: {e}",
+                    path.display()
+                )));
+            }
         }
         let probe = parent.join(format!(".auglocal-write-check-{}", std::process::id()));
         match fs::File::create(&probe) {
@@ -93,12 +109,13 @@ mod tests {
     #[test]
     fn unwritable_places_are_refused_before_any_work() {
         for bad in ["/nonexistent/dir/out.json", "/proc/auglocal.json", "/tmp"] {
-            let err = OutputFile::check(Path::new(bad)).expect_err(bad);
+            let err = OutputFile::check(Path::new(bad), true).expect_err(bad);
             assert_eq!(crate::exit::status(&err), 2, "{bad}: {err}");
             assert!(err.to_string().contains(bad), "{err}");
         }
         let dir = std::env::temp_dir();
-        let ok = OutputFile::check(&dir.join("auglocal-output-check.json")).expect("writable");
+        let ok =
+            OutputFile::check(&dir.join("auglocal-output-check.json"), false).expect("writable");
         assert!(!ok.path().exists(), "the check leaves nothing behind");
         assert_eq!(
             fs::read_dir(&dir)
@@ -111,5 +128,14 @@ mod tests {
                 .count(),
             0
         );
+        // An existing file: refused without --overwrite, untouched either way.
+        let existing = dir.join(format!("auglocal-output-existing-{}", std::process::id()));
+        fs::write(&existing, b"kept").expect("write");
+        let err = OutputFile::check(&existing, false).expect_err("exists");
+        assert_eq!(crate::exit::status(&err), 2);
+        assert!(err.to_string().contains("pass --overwrite"), "{err}");
+        OutputFile::check(&existing, true).expect("replaceable");
+        assert_eq!(fs::read(&existing).expect("read"), b"kept");
+        let _ = fs::remove_file(existing);
     }
 }

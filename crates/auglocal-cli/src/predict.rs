@@ -75,7 +75,13 @@ fn collect(paths: &[PathBuf], class_of: &dyn Fn(&str) -> Option<usize>) -> Resul
             continue;
         }
         if !path.is_dir() {
-            return Err(usage(format!("{}: no such file or folder", path.display())));
+            let what = if path.exists() {
+                "not a regular file or folder (a device, a FIFO or a socket); name PNG or JPEG \
+                 files or folders of them"
+            } else {
+                "no such file or folder"
+            };
+            return Err(usage(format!("{}: {what}", path.display())));
         }
         for entry in sorted_entries(path)? {
             if entry.is_dir() {
@@ -171,11 +177,24 @@ impl BackendJob for PredictJob<'_> {
         let inputs = collect(&args.images, &class_of)?;
         let mut predictions = Vec::with_capacity(inputs.len());
         for chunk in inputs.chunks(args.batch) {
+            // Each image is brought to the network's size as soon as it is decoded, so that one
+            // decoded image is held at a time, whatever its size and the batch.
             let images = chunk
                 .iter()
-                .map(|input| export::read_image(&input.path))
+                .map(|input| export::read_image(&input.path).map(|image| model.prepare(image)))
                 .collect::<Result<Vec<_>, _>>()?;
-            for (input, p) in chunk.iter().zip(model.predict(images, args.top)) {
+            for (input, p) in chunk.iter().zip(model.predict_prepared(images, args.top)) {
+                if p.top
+                    .iter()
+                    .any(|(_, probability)| !probability.is_finite())
+                {
+                    return Err(usage(format!(
+                        "{}: the model's outputs are not numbers (NaN) for {}: its weights hold \
+                         NaN or infinity; export it again from a good checkpoint",
+                        args.model.display(),
+                        input.path.display()
+                    )));
+                }
                 predictions.push(ImagePrediction {
                     image: input.path.clone(),
                     label: input.label,

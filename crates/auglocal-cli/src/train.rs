@@ -586,9 +586,13 @@ pub struct EvalArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Also write the JSON to this file (outside the run directory or in it, as you choose).
+    /// Also write the JSON to this file (outside the run directory, which only `train`
+    /// writes).
     #[arg(long, value_name = "FILE")]
     save_json: Option<PathBuf>,
+    /// Replace the --save-json file if it exists (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 /// What `auglocal eval` reports.
@@ -607,7 +611,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let save = args
         .save_json
         .as_deref()
-        .map(OutputFile::check)
+        .map(|p| OutputFile::check(p, args.overwrite))
         .transpose()?;
     let report = dispatch(args.device, EvalJob(args))?;
     let json = serde_json::to_string_pretty(&report)?;

@@ -286,6 +286,10 @@ fn broken_runs_models_and_images_are_refused_with_status_2() {
         &["predict", "--model", m, s(&dir.join("nothing.png"))],
         "no such file",
     );
+    refused(
+        &["predict", "--model", m, "/dev/zero"],
+        "not a regular file or folder",
+    );
 
     // The weights changed, truncated, without their manifest, or not the manifest's.
     let bytes = std::fs::read(&model).expect("weights");
@@ -298,6 +302,20 @@ fn broken_runs_models_and_images_are_refused_with_status_2() {
     let alone = dir.join("alone.safetensors");
     std::fs::write(&alone, &bytes).expect("copy");
     refused(&["predict", "--model", s(&alone), s(&image)], "alone.json");
+    // Weights that are all NaN, their checksum made to match: refused, not predicted as null.
+    let original = std::fs::read_to_string(dir.join("model.json")).expect("manifest");
+    let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut nan = bytes.clone();
+    for value in nan[8 + header..].chunks_exact_mut(4) {
+        value.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    let mut manifest = json(&original);
+    manifest["weights"] =
+        serde_json::to_value(export::WeightsFile::of("model.safetensors", &nan)).expect("json");
+    std::fs::write(&model, &nan).expect("write");
+    std::fs::write(dir.join("model.json"), manifest.to_string()).expect("write");
+    refused(&["predict", "--model", m, s(&image)], "not numbers (NaN)");
+    std::fs::write(dir.join("model.json"), original).expect("restore");
     // Another architecture's manifest, its checksum made to match: the tensors do not fit.
     std::fs::write(&model, &bytes).expect("restore");
     let mut manifest = json(&std::fs::read_to_string(dir.join("model.json")).expect("manifest"));

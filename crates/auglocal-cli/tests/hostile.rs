@@ -358,37 +358,55 @@ fn in_namespace(script: &str) -> Option<Output> {
         .ok()
 }
 
+/// Runs the shell commands `body(disk)` in a namespace where `disk` is a tmpfs of `size`;
+/// `None` (and a loud SKIPPED) where this system forbids user namespaces.
+fn on_small_disk(
+    name: &str,
+    size: &str,
+    body: impl FnOnce(&Path) -> String,
+) -> Option<(String, String)> {
+    let dir = temp(name);
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).expect("dir");
+    let script = format!(
+        "mount -t tmpfs -o size={size} auglocal {m} || {{ echo mount-failed; exit 1; }}\n{}",
+        body(&disk),
+        m = disk.display(),
+    );
+    let out = in_namespace(&script).map(|out| {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            !stdout.contains("mount-failed"),
+            "tmpfs not mounted: {stderr}"
+        );
+        (stdout, stderr)
+    });
+    if out.is_none() {
+        eprintln!("\n*** SKIPPED full-disk test: this system forbids user namespaces ***\n");
+    }
+    std::fs::remove_dir_all(dir).expect("clean up");
+    out
+}
+
 #[test]
 fn a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint() {
-    let dir = temp("full-disk");
-    let mount = dir.join("disk");
-    std::fs::create_dir_all(&mount).expect("dir");
-    let run = mount.join("run");
-    let bin = bin();
     // One checkpoint of this network is ~290 KB: the disk holds the run and its first
     // checkpoint, not a second one beside it.
-    let script = format!(
-        "mount -t tmpfs -o size=480k auglocal {m} || {{ echo mount-failed; exit 1; }}
-         {b} train --arch resnet20 --width 0.25 --rule auglocal --k 6 --dataset synthetic \
-           --train-limit 32 --test-limit 16 --batch 16 --lr 0.05 --schedule constant \
-           --epochs 2 --workers 0 --out {r}
-         echo \"train-status=$?\"
-         echo \"checkpoints=$(ls {r}/checkpoints | tr '\\n' ' ')\"
-         echo \"metrics=$(wc -l < {r}/metrics.jsonl)\"
-         {b} eval {r} && echo eval-ok",
-        m = mount.display(),
-        b = bin.display(),
-        r = run.display(),
-    );
-    let Some(out) = in_namespace(&script) else {
-        eprintln!("\n*** SKIPPED full-disk test: this system forbids user namespaces ***\n");
+    let Some((stdout, stderr)) = on_small_disk("full-disk", "480k", |disk| {
+        format!(
+            "{b} train --arch resnet20 --width 0.25 --rule auglocal --k 6 --dataset synthetic \
+               --train-limit 32 --test-limit 16 --batch 16 --lr 0.05 --schedule constant \
+               --epochs 2 --workers 0 --out {r}
+             echo \"train-status=$?\"
+             echo \"checkpoints=$(ls {r}/checkpoints | tr '\\n' ' ')\"
+             echo \"metrics=$(wc -l < {r}/metrics.jsonl)\"
+             {b} eval {r} && echo eval-ok",
+            b = bin().display(),
+            r = disk.join("run").display(),
+        )
+    }) else {
         return;
     };
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(
-        !stdout.contains("mount-failed"),
-        "tmpfs not mounted: {stderr}"
-    );
     assert!(stdout.contains("train-status=1"), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("No space left on device")
@@ -403,7 +421,48 @@ fn a_full_disk_while_checkpointing_says_so_and_keeps_the_last_good_checkpoint() 
     );
     assert!(stdout.contains("metrics=1"), "{stdout}");
     assert!(stdout.contains("eval-ok"), "{stdout}\n{stderr}");
-    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_run_that_cannot_be_written_whole_leaves_nothing_behind() {
+    // A run directory that cannot be made is a refusal, its OS error said once.
+    let out = auglocal(&[
+        "train",
+        "--dataset",
+        "synthetic",
+        "--out",
+        "/proc/auglocal-run",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot create the run directory"), "{err}");
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+
+    // A disk that fills while the run's first files are written (config.json fits, plan.json
+    // does not): the run is not half-made, so the same command succeeds once there is room.
+    let Some((stdout, stderr)) = on_small_disk("full-disk-start", "8k", |disk| {
+        format!(
+            "{b} train --arch resnet20 --width 0.25 --rule auglocal --k 6 --dataset synthetic \
+               --train-limit 16 --test-limit 16 --batch 16 --epochs 1 --workers 0 --out {r}
+             echo \"train-status=$?\"
+             echo \"entries=$(ls -A {d} | tr '\\n' ' ')\"",
+            b = bin().display(),
+            r = disk.join("run").display(),
+            d = disk.display(),
+        )
+    }) else {
+        return;
+    };
+    assert!(stdout.contains("train-status=1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("run/plan."),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
+    assert!(
+        stdout.contains("entries=\n") || stdout.ends_with("entries="),
+        "{stdout}"
+    );
 }
 
 /// Every file under `dir`, with its bytes (symlinks as their targets' names; large files and
@@ -575,7 +634,18 @@ fn run_files_that_are_devices_fifos_or_huge_are_refused_and_writers_keep_out_of_
             "inside the run directory",
         ));
     }
+    // An existing file elsewhere is replaced only with --overwrite.
+    let existing = root.join("existing.json");
+    std::fs::write(&existing, b"kept").expect("write");
+    for args in [
+        vec!["eval".into(), s(&run), "--save-json".into(), s(&existing)],
+        vec!["compare".into(), s(&run), "--json".into(), s(&existing)],
+        vec!["bench".into(), "--save-json".into(), s(&existing)],
+    ] {
+        rows.push((args, "exists; pass --overwrite to replace it"));
+    }
     expect_refusals(&rows);
+    assert_eq!(std::fs::read(&existing).expect("read"), b"kept");
     let after: Vec<_> = [&zero_config, &fifo_latest, &huge_state, &huge_metrics, &run]
         .iter()
         .map(|d| snapshot(d))

@@ -70,8 +70,9 @@ pub enum TrainError {
         /// Why, and what to do.
         reason: String,
     },
-    /// A file or folder could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file or folder could not be read or written. The message names the path; the OS
+    /// error is its source (`{:#}` with anyhow prints both, once each).
+    #[error("{path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -250,6 +251,15 @@ mod tests {
             source: Box::new(TrainError::io("x", std::io::Error::other("full"))),
         };
         assert!(!wrapped.is_bad_input());
-        assert!(wrapped.source().is_some_and(|s| s.to_string() == "x: full"));
+        let io = wrapped.source().expect("the I/O failure");
+        assert_eq!(
+            io.to_string(),
+            "x",
+            "the path, its OS error once, as the next source"
+        );
+        assert_eq!(
+            io.source().map(ToString::to_string).as_deref(),
+            Some("full")
+        );
     }
 }

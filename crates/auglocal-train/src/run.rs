@@ -143,28 +143,37 @@ impl<B: FastOpsAutodiff> Run<B> {
         if let Some(nodes) = &nodes {
             check_agree(nodes.as_ref(), built.fingerprint()?, "the run they start")?;
         }
-        fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-        let lock = RunLock::acquire(dir)?;
+        let created = !dir.exists();
+        fs::create_dir_all(dir).map_err(|e| {
+            TrainError::refused(dir, format!("cannot create the run directory: {e}"))
+        })?;
+        let lock = match RunLock::acquire(dir) {
+            Ok(lock) => lock,
+            Err(e) => {
+                if created {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(e);
+            }
+        };
         // Checked again under the lock: another process may have started a run meanwhile.
         refuse_existing()?;
         if overwrite {
             rundir::remove_run(dir)?;
         }
-        let json = |value: serde_json::Result<Vec<u8>>, name: &str| {
-            value.map_err(|source| TrainError::Json {
-                path: dir.join(name),
-                source,
-            })
-        };
-        write_atomic(
-            &dir.join(CONFIG),
-            &json(serde_json::to_vec_pretty(&built.config), CONFIG)?,
-        )?;
-        write_atomic(
-            &dir.join(PLAN),
-            &json(serde_json::to_vec_pretty(&built.plan), PLAN)?,
-        )?;
-        write_atomic(&dir.join(METRICS), b"")?;
+        // A run exists whole or not at all: files written before a failure (a full disk) are
+        // removed again, and so are the lock and the directory if this call made them.
+        if let Err(e) = write_new_run(dir, &built) {
+            for name in [CONFIG, PLAN, METRICS] {
+                let _ = fs::remove_file(dir.join(name));
+            }
+            drop(lock);
+            let _ = fs::remove_file(dir.join(rundir::LOCK));
+            if created {
+                let _ = fs::remove_dir(dir);
+            }
+            return Err(e);
+        }
         Self::assemble(dir, device, built, Vec::new(), Some(lock), nodes)
     }
 
@@ -539,6 +548,25 @@ pub(crate) fn test_loader<B: FastOpsAutodiff>(
         },
         device.clone(),
     )?)
+}
+
+/// Writes a new run's `config.json`, `plan.json` and empty `metrics.jsonl`.
+fn write_new_run<B: AutodiffBackend>(dir: &Path, built: &Built<B>) -> Result<(), TrainError> {
+    let json = |value: serde_json::Result<Vec<u8>>, name: &str| {
+        value.map_err(|source| TrainError::Json {
+            path: dir.join(name),
+            source,
+        })
+    };
+    write_atomic(
+        &dir.join(CONFIG),
+        &json(serde_json::to_vec_pretty(&built.config), CONFIG)?,
+    )?;
+    write_atomic(
+        &dir.join(PLAN),
+        &json(serde_json::to_vec_pretty(&built.plan), PLAN)?,
+    )?;
+    write_atomic(&dir.join(METRICS), b"")
 }
 
 /// Whether this process writes the run directory: node 0, or a process on its own.

@@ -71,7 +71,15 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| TrainError::io(&path, e))?;
+            .map_err(|e| {
+                TrainError::refused(
+                    &path,
+                    format!(
+                        "cannot be created ({e}): {} must be a folder auglocal can write in",
+                        dir.display()
+                    ),
+                )
+            })?;
         match file.try_lock() {
             Ok(()) => Ok(Self { _file: file }),
             Err(fs::TryLockError::WouldBlock) => Err(TrainError::refused(

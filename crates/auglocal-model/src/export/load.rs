@@ -33,6 +33,11 @@ pub struct Prediction {
     pub top: Vec<(usize, f32)>,
 }
 
+/// An image made ready for the network ([`Exported::prepare`]): its input floats,
+/// `[channels, height, width]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared(Vec<f32>);
+
 /// Reads and decodes a PNG or JPEG file (any size, grey or colour) for
 /// [`Exported::predict`]; a file that does not decode is an error naming it.
 pub fn read_image(path: &Path) -> Result<Sample, ExportError> {
@@ -294,13 +299,25 @@ impl<B: Backend, U: LocalUnit<B>> Exported<B, U> {
     /// Classifies `images` (any size, grey or colour; [`Preprocess::apply`] brings them to the
     /// network's input) in one batch.
     pub fn predict(&self, images: Vec<Sample>, top: usize) -> Vec<Prediction> {
+        let prepared = images.into_iter().map(|s| self.prepare(s)).collect();
+        self.predict_prepared(prepared, top)
+    }
+
+    /// One image (any size, grey or colour) brought to the network's input by
+    /// [`Preprocess::apply`], for [`Exported::predict_prepared`]: preparing each image as it
+    /// is decoded holds one decoded image at a time, whatever the batch.
+    pub fn prepare(&self, image: Sample) -> Prepared {
+        Prepared(self.manifest.preprocess.floats(image))
+    }
+
+    /// Classifies prepared images in one batch.
+    pub fn predict_prepared(&self, images: Vec<Prepared>, top: usize) -> Vec<Prediction> {
         let n = images.len();
         if n == 0 {
             return Vec::new();
         }
-        let pre = &self.manifest.preprocess;
-        let shape = pre.output_shape();
-        let floats: Vec<f32> = images.into_iter().flat_map(|s| pre.floats(s)).collect();
+        let shape = self.manifest.preprocess.output_shape();
+        let floats: Vec<f32> = images.into_iter().flat_map(|p| p.0).collect();
         let x = Tensor::<B, 4>::from_data(
             TensorData::new(floats, [n, shape.channels, shape.height, shape.width]),
             &self.device,

@@ -24,7 +24,7 @@ mod manifest;
 
 pub use error::ExportError;
 #[cfg(feature = "burn")]
-pub use load::{Exported, Prediction, load, load_custom, read_image, save};
+pub use load::{Exported, Prediction, Prepared, load, load_custom, read_image, save};
 pub use manifest::{
     MANIFEST_FORMAT, MAX_CLASS_NAME, MAX_UNITS, Manifest, Provenance, Summary, WeightsFile,
     manifest_path,
