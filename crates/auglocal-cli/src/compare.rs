@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use auglocal_aux::Rule;
 use auglocal_train::{read_config, read_metrics, read_plan};
 use clap::Args;
@@ -82,7 +82,17 @@ pub fn summarise(dir: &Path) -> Result<RunSummary> {
     let plan = read_plan(dir)?;
     let metrics = read_metrics(dir)?;
     let Some(last) = metrics.last() else {
-        bail!("{} has no completed epoch", dir.display());
+        let found = auglocal_train::checkpoint::find(dir)?;
+        return Err(crate::exit::usage(match found {
+            Some(checkpoint) => format!(
+                "{}: metrics.jsonl records no epoch, though {} holds a checkpoint; `auglocal \
+                 train --resume {}` rewrites metrics.jsonl from it (and trains any epochs left)",
+                dir.display(),
+                checkpoint.display(),
+                dir.display()
+            ),
+            None => format!("{} has no completed epoch yet", dir.display()),
+        }));
     };
     let max =
         |f: fn(&auglocal_train::EpochMetrics) -> Option<u64>| metrics.iter().filter_map(f).max();

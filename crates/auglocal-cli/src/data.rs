@@ -85,6 +85,9 @@ pub fn run(args: &DataArgs) -> Result<()> {
             describe(pipeline)
         );
     }
+    // Every image of both splits is read and decoded now, so that a file that does not load
+    // is found here rather than in the middle of a training epoch.
+    check_images("train", data.train.as_ref())?;
     let counts = class_counts(data.test.as_ref())?;
     println!(
         "  {} classes; test images per class: {}",
@@ -124,11 +127,53 @@ fn write_images(source: &dyn ImageSource, dir: &Path, limit: usize) -> Result<us
     Ok(n)
 }
 
+/// The most failing images named in `data`'s error.
+const BAD_IMAGES_SHOWN: usize = 5;
+
+/// Loads every image of `source`; refuses (exit 2) the split if any does not load, naming the
+/// first few.
+fn check_images(split: &str, source: &dyn ImageSource) -> Result<()> {
+    load_all(split, source, |_| {})
+}
+
+/// Loads every image of `source`, calling `each` on the ones that load; refuses the split if
+/// any does not, naming the first few.
+fn load_all(
+    split: &str,
+    source: &dyn ImageSource,
+    mut each: impl FnMut(&auglocal_data::Sample),
+) -> Result<()> {
+    let mut bad = Vec::new();
+    let mut failed = 0usize;
+    for i in 0..source.len() {
+        match source.load(i) {
+            Ok(sample) => each(&sample),
+            Err(e) => {
+                failed += 1;
+                if bad.len() < BAD_IMAGES_SHOWN {
+                    bad.push(format!("  {e}"));
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(crate::exit::usage(format!(
+            "{failed} of {} {split} images do not load; remove or replace them (the first {}):\n{}",
+            thousands(source.len() as u64),
+            bad.len(),
+            bad.join("\n")
+        )));
+    }
+    Ok(())
+}
+
 fn class_counts(source: &dyn ImageSource) -> Result<Vec<usize>> {
     let mut counts = vec![0usize; source.num_classes()];
-    for i in 0..source.len() {
-        counts[source.load(i)?.label] += 1;
-    }
+    load_all("test", source, |sample| {
+        if let Some(c) = counts.get_mut(sample.label) {
+            *c += 1;
+        }
+    })?;
     Ok(counts)
 }
 

@@ -286,8 +286,53 @@ fn malformed_data_sets_are_refused_by_data_and_train() {
             shown,
         ));
     }
+    // An image folder whose training split holds a 0-byte JPEG and a truncated PNG among good
+    // images: `data` decodes every image and names them, before `train` would meet them
+    // mid-epoch.
+    let folder = root.join("imagenet");
+    let good = auglocal_data::Sample {
+        pixels: vec![90; 3 * 24 * 24],
+        shape: auglocal_data::ImageShape::new(3, 24, 24),
+        label: 0,
+    };
+    for split in ["train", "val"] {
+        for class in ["cat", "dog"] {
+            let dir = folder.join(split).join(class);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            for i in 0..2 {
+                auglocal_data::formats::encode::write_png(&good, &dir.join(format!("{i}.png")))
+                    .expect("png");
+            }
+        }
+    }
+    let cats = folder.join("train").join("cat");
+    std::fs::write(cats.join("empty.jpg"), b"").expect("write");
+    let png = std::fs::read(cats.join("0.png")).expect("read");
+    std::fs::write(cats.join("truncated.png"), &png[..png.len() / 2]).expect("write");
+    let data_args = |dir: &Path| {
+        vec![
+            "data".to_string(),
+            "--dataset".into(),
+            "imagenet".into(),
+            "--data-dir".into(),
+            s(dir),
+        ]
+    };
+    rows.push((data_args(&folder), "2 of 6 train images do not load"));
+    rows.push((data_args(&folder), "empty.jpg"));
+    rows.push((data_args(&folder), "truncated.png"));
     expect_refusals(&rows);
     assert!(!root.join("never").exists());
+    // Without them, the same folder is fine.
+    std::fs::remove_file(cats.join("empty.jpg")).expect("rm");
+    std::fs::remove_file(cats.join("truncated.png")).expect("rm");
+    let out = auglocal(
+        &data_args(&folder)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::remove_dir_all(root).expect("clean up");
 }
 
@@ -615,6 +660,18 @@ fn run_files_that_are_devices_fifos_or_huge_are_refused_and_writers_keep_out_of_
     }
     // `compare` reads metrics.jsonl (a resume rewrites it from the checkpoint instead).
     rows.push((vec!["compare".into(), s(&huge_metrics)], "larger than"));
+    // metrics.jsonl emptied while the checkpoint holds the epochs: said so, with the way back.
+    let emptied = root.join("emptied");
+    let copied = Command::new("cp")
+        .args(["-r", &s(&run), &s(&emptied)])
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    std::fs::write(emptied.join("metrics.jsonl"), b"").expect("empty");
+    rows.push((
+        vec!["compare".into(), s(&emptied)],
+        "records no epoch, though",
+    ));
     // No command but `train` writes inside a run directory.
     for target in [
         run.join("metrics.jsonl"),

@@ -144,8 +144,9 @@ fn history(dir: &Path, state: &CheckpointState) -> Result<Vec<EpochMetrics>, Tra
         return Err(TrainError::refused(
             path,
             format!(
-                "holds the metrics of epochs {epochs:?}, but the checkpoint is of epoch {}",
-                state.epoch
+                "holds the metrics of epochs {epochs:?}, but a checkpoint of epoch {} must hold \
+                 those of epochs 1 to {}: the checkpoint's state.json was altered or is damaged",
+                state.epoch, state.epoch
             ),
         ));
     }
