@@ -65,6 +65,9 @@ pub fn run(args: &DataArgs) -> Result<()> {
             auglocal_model::MAX_IMAGE_SIZE
         )));
     }
+    if let Some(dir) = &args.write_images {
+        crate::output::OutputFile::check_folder(dir)?;
+    }
     let mut config = DataConfig::new(args.dataset, size);
     config.data_dir = args.data_dir.clone();
     let data = Data::open(&config).with_context(|| format!("opening {}", args.dataset))?;

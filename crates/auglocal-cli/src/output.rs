@@ -44,6 +44,12 @@ impl OutputFile {
                 run.display()
             )));
         }
+        if path.exists() && !path.is_file() {
+            return Err(usage(format!(
+                "{}: not a regular file (a device, a FIFO or a socket); name a file to write",
+                path.display()
+            )));
+        }
         if path.exists() || path.is_symlink() {
             if !overwrite {
                 return Err(usage(format!(
@@ -59,22 +65,45 @@ impl OutputFile {
                 )));
             }
         }
-        let probe = parent.join(format!(".auglocal-write-check-{}", std::process::id()));
-        match fs::File::create(&probe) {
-            Ok(_) => {
-                let _ = fs::remove_file(&probe);
-            }
-            Err(e) => {
-                return Err(usage(format!(
-                    "{}: cannot write into {}: {e}",
-                    path.display(),
-                    parent.display()
-                )));
-            }
-        }
+        probe(path, parent)?;
         Ok(Self {
             path: path.to_path_buf(),
         })
+    }
+
+    /// Checks that `dir` can take files a command writes (`data --write-images`): an existing
+    /// folder, or a new one in an existing folder, writable, not inside a run directory.
+    /// Nothing is left behind.
+    pub fn check_folder(dir: &Path) -> Result<()> {
+        let existing = if dir.exists() {
+            if !dir.is_dir() {
+                return Err(usage(format!(
+                    "{}: not a folder; name a folder to write into",
+                    dir.display()
+                )));
+            }
+            dir
+        } else {
+            match dir.parent() {
+                Some(p) if p.as_os_str().is_empty() => Path::new("."),
+                Some(p) if p.is_dir() => p,
+                _ => {
+                    return Err(usage(format!(
+                        "{}: cannot be made: its parent is not an existing folder",
+                        dir.display()
+                    )));
+                }
+            }
+        };
+        if let Some(run) = enclosing_run(existing) {
+            return Err(usage(format!(
+                "{}: is inside the run directory {}, which only `auglocal train` writes; write \
+                 elsewhere",
+                dir.display(),
+                run.display()
+            )));
+        }
+        probe(dir, existing)
     }
 
     /// The path.
@@ -85,6 +114,22 @@ impl OutputFile {
     /// Writes `contents` (a failure now is an error of the work, exit status 1).
     pub fn write(&self, contents: &[u8]) -> Result<()> {
         fs::write(&self.path, contents).with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// Creates and removes a file in `folder`: whether `path` (in it) can be written.
+fn probe(path: &Path, folder: &Path) -> Result<()> {
+    let probe = folder.join(format!(".auglocal-write-check-{}", std::process::id()));
+    match fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(usage(format!(
+            "{}: cannot write into {}: {e}",
+            path.display(),
+            folder.display()
+        ))),
     }
 }
 

@@ -672,6 +672,54 @@ fn run_files_that_are_devices_fifos_or_huge_are_refused_and_writers_keep_out_of_
         vec!["compare".into(), s(&emptied)],
         "records no epoch, though",
     ));
+    // A checkpoint folder replaced by a file: a refusal, not an I/O failure.
+    let filed = root.join("filed");
+    let copied = Command::new("cp")
+        .args(["-r", &s(&run), &s(&filed)])
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let latest = std::fs::read_to_string(filed.join("checkpoints/latest")).expect("latest");
+    let folder = filed.join("checkpoints").join(latest.trim());
+    std::fs::remove_dir_all(&folder).expect("rm");
+    std::fs::write(&folder, b"not a folder").expect("write");
+    for args in [
+        vec!["eval".into(), s(&filed)],
+        vec!["train".into(), "--resume".into(), s(&filed)],
+        vec![
+            "export".into(),
+            s(&filed),
+            "--out".into(),
+            s(&root.join("x.safetensors")),
+        ],
+    ] {
+        rows.push((args, "is not a folder, so it holds no checkpoint"));
+    }
+    // Outputs that are not files, or folders that cannot be written.
+    rows.push((
+        vec![
+            "bench".into(),
+            "--save-json".into(),
+            "/dev/full".into(),
+            "--overwrite".into(),
+        ],
+        "not a regular file",
+    ));
+    for (target, message) in [
+        ("/proc/auglocal-images", "cannot write into /proc"),
+        ("/etc/passwd", "not a folder"),
+    ] {
+        rows.push((
+            vec![
+                "data".into(),
+                "--dataset".into(),
+                "synthetic".into(),
+                "--write-images".into(),
+                target.into(),
+            ],
+            message,
+        ));
+    }
     // No command but `train` writes inside a run directory.
     for target in [
         run.join("metrics.jsonl"),

@@ -270,8 +270,26 @@ pub fn complete_epochs(run_dir: &Path) -> Vec<usize> {
 /// The checkpoint a resume starts from: the folder `checkpoints/latest` names, or, without
 /// `latest`, the highest `epoch-NNNN/`. `None` when the run has no checkpoint folder at all.
 ///
-/// `latest` must hold a folder name (`epoch-NNNN`), never a path.
+/// `latest` must hold a folder name (`epoch-NNNN`), never a path; what it names, if it exists,
+/// must be a folder (a refusal otherwise).
 pub fn find(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+    let found = locate(run_dir)?;
+    if let Some(path) = &found
+        && path.exists()
+        && !path.is_dir()
+    {
+        return Err(TrainError::refused(
+            path,
+            "is not a folder, so it holds no checkpoint; restore the checkpoint folder, or \
+             remove this and write the name of an earlier epoch-NNNN folder into \
+             checkpoints/latest",
+        ));
+    }
+    Ok(found)
+}
+
+/// Where [`find`] looks: `latest`'s folder or the highest `epoch-NNNN`.
+fn locate(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     let root = run_dir.join(CHECKPOINTS);
     if !root.exists() {
         return Ok(None);
