@@ -343,7 +343,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 nodes.size(),
                 args.nodes
             ));
-            crate::nodes::leave(nodes.as_ref(), &err, 2);
+            crate::nodes::leave(nodes.as_ref(), &err, crate::exit::status(&err));
         }
         return match single(args, nodes.clone()) {
             Ok(result) => {
@@ -354,7 +354,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 Ok(())
             }
             Err(err) => match &nodes {
-                Some(nodes) => crate::nodes::leave(nodes.as_ref(), &err, 1),
+                Some(nodes) => crate::nodes::leave(nodes.as_ref(), &err, crate::exit::status(&err)),
                 None => Err(err),
             },
         };

@@ -510,21 +510,6 @@ fn a_run_that_cannot_be_written_whole_leaves_nothing_behind() {
     );
 }
 
-/// A copy of the folder `from` at `to` (`cp -r`).
-fn copy_dir(from: &Path, to: &Path) {
-    let copied = Command::new("cp")
-        .arg("-r")
-        .args([from, to])
-        .status()
-        .expect("cp");
-    assert!(
-        copied.success(),
-        "cp -r {} {}",
-        from.display(),
-        to.display()
-    );
-}
-
 /// Every file under `dir`, with its bytes (symlinks as their targets' names; large files and
 /// FIFOs as their sizes).
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -676,16 +661,14 @@ fn run_files_that_are_devices_fifos_or_huge_are_refused_and_writers_keep_out_of_
     // `compare` reads metrics.jsonl (a resume rewrites it from the checkpoint instead).
     rows.push((vec!["compare".into(), s(&huge_metrics)], "larger than"));
     // metrics.jsonl emptied while the checkpoint holds the epochs: said so, with the way back.
-    let emptied = root.join("emptied");
-    copy_dir(&run, &emptied);
+    let emptied = copy("emptied");
     std::fs::write(emptied.join("metrics.jsonl"), b"").expect("empty");
     rows.push((
         vec!["compare".into(), s(&emptied)],
         "records no epoch, though",
     ));
     // A checkpoint folder replaced by a file: a refusal, not an I/O failure.
-    let filed = root.join("filed");
-    copy_dir(&run, &filed);
+    let filed = copy("filed");
     let latest = std::fs::read_to_string(filed.join("checkpoints/latest")).expect("latest");
     let folder = filed.join("checkpoints").join(latest.trim());
     std::fs::remove_dir_all(&folder).expect("rm");

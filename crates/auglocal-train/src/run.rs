@@ -108,20 +108,9 @@ impl<B: FastOpsAutodiff> Run<B> {
         nodes: Option<Arc<dyn Nodes>>,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        if !is_writer(nodes.as_deref()) {
-            let mut built = Built::new(config, device)?;
-            record_data_dir(&mut built);
-            if let Some(nodes) = &nodes {
-                check_agree(nodes.as_ref(), built.fingerprint()?, "the run they start")?;
-            }
-            return Self::assemble(dir, device, built, Vec::new(), None, nodes);
-        }
-        if dir.exists() && !dir.is_dir() {
-            return Err(TrainError::refused(
-                dir,
-                "is not a directory; name a folder for the run",
-            ));
-        }
+        // Node 0 (or a process on its own) checks and writes the directory; other nodes only
+        // build the same run.
+        let writer = is_writer(nodes.as_deref());
         let refuse_existing = || {
             let entries = rundir::run_entries(dir);
             if entries.is_empty() || overwrite {
@@ -137,11 +126,22 @@ impl<B: FastOpsAutodiff> Run<B> {
                 ),
             ))
         };
-        refuse_existing()?;
+        if writer {
+            if dir.exists() && !dir.is_dir() {
+                return Err(TrainError::refused(
+                    dir,
+                    "is not a directory; name a folder for the run",
+                ));
+            }
+            refuse_existing()?;
+        }
         let mut built = Built::new(config, device)?;
         record_data_dir(&mut built);
         if let Some(nodes) = &nodes {
             check_agree(nodes.as_ref(), built.fingerprint()?, "the run they start")?;
+        }
+        if !writer {
+            return Self::assemble(dir, device, built, Vec::new(), None, nodes);
         }
         let created = !dir.exists();
         fs::create_dir_all(dir).map_err(|e| {
