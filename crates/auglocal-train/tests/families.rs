@@ -67,6 +67,7 @@ fn dgl_greedy_and_bp_train_the_imagenet_families() {
 
 #[test]
 fn a_batch_of_another_shape_is_an_error_naming_both() {
+    let _seeded = seeded();
     let plan = plan(Arch::Vgg11, Rule::AugLocal);
     let device = Default::default();
     let mut trainer = Trainer::<B>::new(

@@ -45,6 +45,16 @@ const WEIGHT_BOUND: f32 = 0.0;
 #[cfg(feature = "wgpu")]
 const WEIGHT_BOUND: f32 = 1e-2;
 
+/// How far the weights and BatchNorm statistics may drift after the three epochs (nine steps)
+/// of the epochs test: nothing on the CPU backend. On WGPU (lavapipe) the drift of
+/// [`WEIGHT_BOUND`] compounds over the steps: one CI run in many (one test thread) ended
+/// 1.8e-2 apart. Skipping the BatchNorm settling that the test checks drifts by 0.28 (CPU),
+/// well above this bound.
+#[cfg(not(feature = "wgpu"))]
+const EPOCHS_WEIGHT_BOUND: f32 = 0.0;
+#[cfg(feature = "wgpu")]
+const EPOCHS_WEIGHT_BOUND: f32 = 5e-2;
+
 /// Stage counts of the exactness test (`usize::MAX`: one stage per module). On WGPU (lavapipe,
 /// in CI) two stages only: each count costs half a minute there.
 #[cfg(not(feature = "wgpu"))]
@@ -315,7 +325,7 @@ fn several_epochs_without_evaluation_keep_the_batchnorm_statistics_of_sequential
         let trainer = epochs_without_evaluation(&plan, &loader, &strategy);
         let moved = max_diff(&tensors(&trainer.network().valid()), &expected);
         eprintln!("{what}: weight and statistics drift {moved:e} after 3 epochs");
-        assert!(moved <= WEIGHT_BOUND, "{what}: differ by {moved:e}");
+        assert!(moved <= EPOCHS_WEIGHT_BOUND, "{what}: differ by {moved:e}");
     }
 }
 

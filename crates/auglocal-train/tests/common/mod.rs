@@ -25,7 +25,9 @@ pub type B = Autodiff<burn::backend::Wgpu>;
 static SEEDED: Mutex<()> = Mutex::new(());
 
 /// Burn's CPU backend has one random generator per process: tests that seed it and rely on
-/// the draws hold this lock.
+/// the draws hold this lock, and so does every test that draws from it at all (a network's
+/// fresh weights): its draws, made between another test's seeding and that test's draws,
+/// would change that test's weights.
 pub fn seeded() -> MutexGuard<'static, ()> {
     SEEDED.lock().unwrap_or_else(|e| e.into_inner())
 }
