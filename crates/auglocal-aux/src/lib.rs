@@ -31,6 +31,6 @@ pub mod stages;
 pub use config::LocalConfig;
 pub use error::PlanError;
 pub use nets::{AuxHead, AuxNet, AuxNetRecord, MlpHeadConfig};
-pub use plan::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, Totals};
+pub use plan::{AuxHeadPlan, AuxPlan, ModulePlan, Objective, Plan, Totals};
 pub use rule::Rule;
 pub use stages::{StagePlan, StageSpec};

@@ -8,7 +8,7 @@ use auglocal_model::{AuxHeadStyle, NetworkSpec, UnitSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::depth::depth_schedule;
-use crate::nets::{DglHeadConfig, MlpHeadConfig};
+use crate::nets::{DglHeadConfig, MlpHeadConfig, PredSimHeadConfig};
 use crate::partition::isolation_points;
 use crate::select::{aux_blocks, select_units};
 use crate::{LocalConfig, PlanError, Rule};
@@ -84,6 +84,28 @@ pub enum AuxHeadPlan {
     /// The reference's VGG aux head: the flattened map pooled to 512, two Linear + BN1d +
     /// ReLU, Linear.
     Mlp(MlpHeadConfig),
+    /// PredSim's pooled prediction head and similarity branch, with the weights of their
+    /// losses.
+    #[serde(rename = "predsim")]
+    PredSim(PredSimHeadConfig),
+}
+
+/// What a module's local loss is, with its weights: part of the plan (`auglocal plan` prints
+/// it).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Objective {
+    /// The cross-entropy of the aux net's logits (of the primary head's, for the last module).
+    CrossEntropy,
+    /// PredSim: `similarity` x the similarity-matching loss + `prediction` x the prediction's
+    /// cross-entropy.
+    #[serde(rename = "predsim")]
+    PredSim {
+        /// Weight of the similarity-matching loss.
+        similarity: f64,
+        /// Weight of the prediction loss.
+        prediction: f64,
+    },
 }
 
 impl AuxPlan {
@@ -91,6 +113,17 @@ impl AuxPlan {
     /// are not counted).
     pub fn activations(&self) -> u64 {
         self.blocks.iter().map(UnitSpec::activations).sum()
+    }
+
+    /// The local loss of the module it trains.
+    pub fn objective(&self) -> Objective {
+        match &self.head {
+            AuxHeadPlan::PredSim(c) => Objective::PredSim {
+                similarity: c.similarity_weight,
+                prediction: c.prediction_weight,
+            },
+            _ => Objective::CrossEntropy,
+        }
     }
 }
 
@@ -101,6 +134,7 @@ impl AuxHeadPlan {
             AuxHeadPlan::Linear(c) => cost::classifier_head(c.width, c.num_classes, c.batch_norm),
             AuxHeadPlan::Dgl(c) => c.cost(),
             AuxHeadPlan::Mlp(c) => c.cost(),
+            AuxHeadPlan::PredSim(c) => c.cost(),
         }
     }
 }
@@ -227,6 +261,10 @@ fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> Au
         Rule::Dgl => {
             let head = DglHeadConfig::new(input_width, input_size, num_classes);
             (None, vec![], vec![], AuxHeadPlan::Dgl(head))
+        }
+        Rule::PredSim => {
+            let head = PredSimHeadConfig::new(input_width, input_size, num_classes);
+            (None, vec![], vec![], AuxHeadPlan::PredSim(head))
         }
         Rule::Bp => unreachable!("bp has no isolation point"),
     };

@@ -22,11 +22,21 @@ pub enum Rule {
     /// point, with the `K - d` partition and (optionally) pyramidal depth.
     #[serde(rename = "auglocal")]
     AugLocal,
+    /// PredSim (Nøkland & Eidnes 2019): the greedy partition; each module is trained by a
+    /// weighted sum of a similarity-matching loss and a pooled prediction's cross-entropy.
+    #[serde(rename = "predsim")]
+    PredSim,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 4] = [Rule::Bp, Rule::Greedy, Rule::Dgl, Rule::AugLocal];
+    pub const ALL: [Rule; 5] = [
+        Rule::Bp,
+        Rule::Greedy,
+        Rule::Dgl,
+        Rule::PredSim,
+        Rule::AugLocal,
+    ];
 
     /// The name used on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -35,6 +45,7 @@ impl Rule {
             Rule::Greedy => "greedy",
             Rule::Dgl => "dgl",
             Rule::AugLocal => "auglocal",
+            Rule::PredSim => "predsim",
         }
     }
 }
@@ -72,7 +83,8 @@ mod tests {
         let err = "infopro".parse::<Rule>().expect_err("not a rule");
         assert!(matches!(err, PlanError::UnknownRule { .. }));
         assert!(
-            err.to_string().contains("bp, greedy, dgl, auglocal"),
+            err.to_string()
+                .contains("bp, greedy, dgl, predsim, auglocal"),
             "{err}"
         );
     }

@@ -50,7 +50,8 @@ pub struct LocalArgs {
     /// The learning rule. bp: end-to-end backpropagation (one module; K is ignored).
     /// greedy: supervised greedy local learning, a GAP + linear classifier after each of the
     /// first K-1 units. dgl: Decoupled Greedy Learning's auxiliary head at the same places.
-    /// auglocal: each auxiliary network is built from layers uniformly sampled from the
+    /// predsim: PredSim at the same places, 0.99 x a similarity-matching loss + 0.01 x the
+    /// cross-entropy of a pooled linear prediction. auglocal: each auxiliary network is built from layers uniformly sampled from the
     /// subsequent layers of the primary network (fresh weights), its depth shrinking for
     /// deeper modules.
     #[arg(long, default_value = "auglocal")]
@@ -108,7 +109,9 @@ pub fn ignored_flags(rule: Rule, k: bool, depth: bool, pyramid: bool) -> Option<
     }
     let ignored = match rule {
         Rule::Bp => given(&[("--k", k), ("--depth", depth), ("--pyramid", pyramid)]),
-        Rule::Greedy | Rule::Dgl => given(&[("--depth", depth), ("--pyramid", pyramid)]),
+        Rule::Greedy | Rule::Dgl | Rule::PredSim => {
+            given(&[("--depth", depth), ("--pyramid", pyramid)])
+        }
         Rule::AugLocal => Vec::new(),
     };
     if ignored.is_empty() {

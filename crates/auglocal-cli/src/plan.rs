@@ -268,6 +268,15 @@ fn describe(aux: &AuxPlan) -> String {
             h.hidden()
         ),
         AuxHeadPlan::Mlp(h) => format!("pool {0}+MLP {0}", h.features),
+        AuxHeadPlan::PredSim(h) => {
+            let [kh, kw] = h.pool().kernel;
+            format!(
+                "PredSim: {} x sim(conv3x3) + {} x CE(pool {kh}x{kw}+FC {})",
+                h.similarity_weight,
+                h.prediction_weight,
+                h.features()
+            )
+        }
     });
     parts.join(", ")
 }

@@ -146,20 +146,16 @@ fn label(rules: &[String], x: f64) -> String {
     rules.get(i as usize).cloned().unwrap_or_default()
 }
 
-/// One colour per rule, in the order of [`auglocal_aux::Rule::ALL`] (bp, greedy, dgl, auglocal).
-const RULE_COLORS: [RGBColor; 4] = [
-    RGBColor(0, 0, 0),
-    RGBColor(230, 120, 0),
-    RGBColor(30, 90, 200),
-    RGBColor(0, 150, 60),
-];
-
+/// Each rule's colour in the charts.
 fn color(rule: auglocal_aux::Rule) -> RGBColor {
-    let i = auglocal_aux::Rule::ALL
-        .iter()
-        .position(|r| *r == rule)
-        .unwrap_or(0);
-    RULE_COLORS[i % RULE_COLORS.len()]
+    use auglocal_aux::Rule;
+    match rule {
+        Rule::Bp => RGBColor(0, 0, 0),
+        Rule::Greedy => RGBColor(230, 120, 0),
+        Rule::Dgl => RGBColor(30, 90, 200),
+        Rule::PredSim => RGBColor(150, 60, 170),
+        Rule::AugLocal => RGBColor(0, 150, 60),
+    }
 }
 
 /// Test accuracy (%) against budget (training images processed), one line per rule.

@@ -68,7 +68,7 @@ pub struct TrainArgs {
     /// else the network's (224 for the ImageNet ResNets and VGG)].
     #[arg(long)]
     image_size: Option<usize>,
-    /// The learning rule: bp, greedy, dgl or auglocal [default: auglocal].
+    /// The learning rule: bp, greedy, dgl, predsim or auglocal [default: auglocal].
     #[arg(long)]
     rule: Option<Rule>,
     /// K, the number of gradient-isolated local modules [default: the number of units].

@@ -628,7 +628,7 @@ fn compare_script_trains_every_rule_at_every_budget_and_resumes() {
         .collect();
     let want: Vec<(String, u64)> = [32, 64]
         .into_iter()
-        .flat_map(|b| ["bp", "greedy", "dgl", "auglocal"].map(|r| (r.to_string(), b)))
+        .flat_map(|b| ["bp", "greedy", "dgl", "predsim", "auglocal"].map(|r| (r.to_string(), b)))
         .collect();
     assert_eq!(got, want, "{first}");
     let table = std::fs::read_to_string(dir.join("results/fashion-mnist-resnet32.md")).expect("md");
@@ -639,7 +639,7 @@ fn compare_script_trains_every_rule_at_every_budget_and_resumes() {
     }
     // A second call trains nothing and rewrites the same figures.
     let second = run_script();
-    assert_eq!(second.matches("resuming").count(), 8, "{second}");
+    assert_eq!(second.matches("resuming").count(), 10, "{second}");
     assert!(!second.contains("epoch 1:"), "{second}");
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");

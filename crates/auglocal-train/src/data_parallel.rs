@@ -50,7 +50,6 @@ use burn::collective::{
     register, reset_collective,
 };
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
@@ -393,7 +392,6 @@ impl<B: FastOpsAutodiff> Replica<B> {
                 if home.is_some() {
                     place(modules, &device);
                 }
-                let loss = CrossEntropyLossConfig::new().init(&device);
                 for shard in input.iter() {
                     let batch = shard.targets.dims()[0];
                     let x = Tensor::<B, 4>::from_inner(shard.x.to_device(&device));
@@ -423,7 +421,7 @@ impl<B: FastOpsAutodiff> Replica<B> {
                         reducing += start.elapsed();
                         reduced
                     };
-                    let stats = step_modules_with(modules, optimizers, &loss, x, targets, lr, mean)
+                    let stats = step_modules_with(modules, optimizers, x, targets, lr, mean)
                         .and_then(|(_, measured)| Measured::read(measured));
                     let failed = stats.is_err();
                     if reports.send(stats.map(|s| (batch, s))).is_err() || failed {

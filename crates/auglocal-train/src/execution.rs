@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use auglocal_aux::{Plan, StagePlan};
 use auglocal_kernels::FastOpsAutodiff;
-use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
@@ -251,7 +250,6 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
     strategy: &Strategy<B>,
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
-    loss: &CrossEntropyLoss<B>,
     batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
     lr: f64,
     on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
@@ -263,7 +261,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
             for (step, batch) in batches.enumerate() {
                 let (images, targets) = batch?;
                 let size = targets.dims()[0];
-                let (_, measured) = step_modules(modules, optimizers, loss, images, targets, lr);
+                let (_, measured) = step_modules(modules, optimizers, images, targets, lr);
                 // One read of every module's loss and count per step.
                 let stats = StepStats::from_modules(size, Measured::read(measured)?);
                 on_step(step, &stats)?;

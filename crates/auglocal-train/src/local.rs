@@ -3,12 +3,12 @@
 //! Generic over the type of the primary network's units, `U`: auglocal's own [`Unit`] by
 //! default, or any [`LocalUnit`] of a library user's ([`LocalNetwork::from_units`]).
 
+use auglocal_aux::nets::cross_entropy;
 use auglocal_aux::{AuxNet, Plan};
 use auglocal_kernels::FastOps;
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::{Head, Network, Unit, materialize};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::TrainError;
@@ -58,7 +58,8 @@ impl<B: FastOps, U: LocalUnit<B>> LocalModule<B, U> {
         }
     }
 
-    /// Forward through the units and the output, and the local cross-entropy loss.
+    /// Forward through the units and the output, and the module's local loss: its aux net's
+    /// objective ([`AuxNet::local_loss`]), or the primary head's cross-entropy.
     ///
     /// # Shapes
     /// - x: the input of its first unit; targets: `[batch]`
@@ -67,12 +68,16 @@ impl<B: FastOps, U: LocalUnit<B>> LocalModule<B, U> {
         &self,
         x: Tensor<B, 4>,
         targets: Tensor<B, 1, Int>,
-        loss: &CrossEntropyLoss<B>,
     ) -> (Tensor<B, 4>, Tensor<B, 2>, Tensor<B, 1>) {
         let h = self.forward_units(x);
-        let logits = self.forward_output(h.clone());
-        let value = loss.forward(logits.clone(), targets);
-        (h, logits, value)
+        let (logits, loss) = match &self.output {
+            Output::Aux(aux) => aux.local_loss(h.clone(), targets),
+            Output::Head(head) => {
+                let logits = head.forward(h.clone());
+                (logits.clone(), cross_entropy(logits, targets))
+            }
+        };
+        (h, logits, loss)
     }
 
     /// Whether the module ends in the primary head.
@@ -189,14 +194,13 @@ impl<B: FastOps, U: LocalUnit<B>> LocalNetwork<B, U> {
         &self,
         images: Tensor<B, 4>,
         targets: Tensor<B, 1, Int>,
-        loss: &CrossEntropyLoss<B>,
         isolate: bool,
     ) -> Vec<Tensor<B, 1>> {
         let mut x = images;
         self.modules
             .iter()
             .map(|m| {
-                let (h, _, value) = m.forward_loss(x.clone(), targets.clone(), loss);
+                let (h, _, value) = m.forward_loss(x.clone(), targets.clone());
                 x = if isolate { h.detach() } else { h };
                 value
             })

@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use auglocal_aux::StagePlan;
 use auglocal_kernels::FastOpsAutodiff;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
@@ -187,14 +186,13 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
         if home.is_some() {
             place(modules, &device);
         }
-        let loss = CrossEntropyLossConfig::new().init(&device);
         for carry in input.iter() {
             let start = Instant::now();
             let batch = carry.targets.dims()[0];
             // A fresh leaf on this stage's device: no autodiff node is shared between threads.
             let x = Tensor::<B, 4>::from_inner(carry.x.to_device(&device));
             let targets = Tensor::<B, 1, Int>::from_inner(carry.targets.to_device(&device));
-            let (h, measured) = step_modules(modules, optimizers, &loss, x, targets.clone(), lr);
+            let (h, measured) = step_modules(modules, optimizers, x, targets.clone(), lr);
             let stats = Measured::read(measured);
             busy += start.elapsed();
             let stats = match stats {

@@ -9,7 +9,6 @@ use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::Unit;
 use burn::module::{AutodiffModule, ModuleDisplay};
-use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer, Sgd};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -122,8 +121,8 @@ pub(crate) type Stepped<B> = (
 );
 
 /// Steps `modules` in order on one batch, each with its own optimiser (`optimizers[k]` for
-/// `modules[k]`): forward its units, take its local cross-entropy (through its aux net, or the
-/// primary head), backpropagate, step, and hand a detached output to the next. Returns the
+/// `modules[k]`): forward its units, take its local loss (its aux net's objective, or the
+/// primary head's cross-entropy), backpropagate, step, and hand a detached output to the next. Returns the
 /// last module's detached output and each module's measurements (not yet read back).
 ///
 /// The modules are stepped in place: Burn's optimiser takes a module by value and returns it
@@ -136,12 +135,11 @@ pub(crate) type Stepped<B> = (
 pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
-    loss: &CrossEntropyLoss<B>,
     images: Tensor<B, 4>,
     targets: Tensor<B, 1, Int>,
     lr: f64,
 ) -> Stepped<B> {
-    match step_modules_with(modules, optimizers, loss, images, targets, lr, |_, g| {
+    match step_modules_with(modules, optimizers, images, targets, lr, |_, g| {
         Ok::<_, std::convert::Infallible>(g)
     }) {
         Ok(stepped) => stepped,
@@ -155,7 +153,6 @@ pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
 pub(crate) fn step_modules_with<B, U, E>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
-    loss: &CrossEntropyLoss<B>,
     images: Tensor<B, 4>,
     targets: Tensor<B, 1, Int>,
     lr: f64,
@@ -174,7 +171,7 @@ where
     let mut measured = Vec::with_capacity(modules.len());
     let mut x = images;
     for (module, optimizer) in modules.iter_mut().zip(optimizers) {
-        let (h, logits, loss) = module.forward_loss(x, targets.clone(), loss);
+        let (h, logits, loss) = module.forward_loss(x, targets.clone());
         measured.push(Measured {
             loss: loss.clone().inner(),
             correct: correct(logits.inner(), inner_targets.clone()),

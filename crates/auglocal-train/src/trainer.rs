@@ -10,7 +10,6 @@ use auglocal_kernels::{FastOps, FastOpsAutodiff};
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::Unit;
 use burn::module::{AutodiffModule, ModuleDisplay};
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Optimizer, SgdConfig};
@@ -49,7 +48,6 @@ pub struct Trainer<
 > {
     pub(crate) network: LocalNetwork<B, U>,
     pub(crate) optimizers: Vec<ModuleOptimizer<B, U>>,
-    loss: CrossEntropyLoss<B>,
     input_shape: Option<[usize; 3]>,
     /// Where the modules were last stepped: BatchNorm's running statistics keep each
     /// thread's last update aside until that thread's next one ([`settle_running_stats`]).
@@ -60,7 +58,7 @@ impl<B: FastOpsAutodiff> Trainer<B> {
     /// Builds the network and aux nets of `plan` with fresh weights, seeded.
     pub fn init(plan: &Plan, sgd: &SgdConfig, seed: u64, device: &B::Device) -> Self {
         B::seed(device, seed);
-        Self::new(LocalNetwork::init(plan, device), sgd, device)
+        Self::new(LocalNetwork::init(plan, device), sgd)
             .with_input_shape(plan.network.input_shape())
     }
 }
@@ -78,18 +76,17 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
     ) -> Result<Self, TrainError> {
         B::seed(device, seed);
         Ok(
-            Self::new(LocalNetwork::from_units(units, plan, device)?, sgd, device)
+            Self::new(LocalNetwork::from_units(units, plan, device)?, sgd)
                 .with_input_shape(plan.network.input_shape()),
         )
     }
 
     /// A trainer for `network`, with a fresh optimiser per module.
-    pub fn new(network: LocalNetwork<B, U>, sgd: &SgdConfig, device: &B::Device) -> Self {
+    pub fn new(network: LocalNetwork<B, U>, sgd: &SgdConfig) -> Self {
         let optimizers = network.modules.iter().map(|_| sgd.init()).collect();
         Self {
             network,
             optimizers,
-            loss: CrossEntropyLossConfig::new().init(device),
             input_shape: None,
             last_thread: LastThread::Settled,
         }
@@ -113,11 +110,6 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
     /// [`LocalNetwork::into_parts`]).
     pub fn into_network(self) -> LocalNetwork<B, U> {
         self.network
-    }
-
-    /// The loss every module trains on (cross-entropy).
-    pub fn loss(&self) -> &CrossEntropyLoss<B> {
-        &self.loss
     }
 
     /// The optimisers' states, one per module.
@@ -219,7 +211,6 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             strategy,
             &mut self.network.modules,
             &mut self.optimizers,
-            &self.loss,
             batches,
             lr,
             on_step,

@@ -12,7 +12,6 @@ use auglocal_train::{LocalNetwork, Trainer, sgd_config};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -142,10 +141,9 @@ fn own_units_are_gradient_isolated() {
     let units = my_units();
     let plan = plan(&units, Rule::AugLocal);
     let network = LocalNetwork::from_units(units, &plan, &device).expect("network");
-    let loss = CrossEntropyLossConfig::new().init(&device);
     let (images, targets) = batches(1, 4).remove(0);
     for isolate in [true, false] {
-        let losses = network.losses(images.clone(), targets.clone(), &loss, isolate);
+        let losses = network.losses(images.clone(), targets.clone(), isolate);
         let grads = losses[1].backward();
         let mut first = WithGrad(&grads, 0);
         network.modules[0].visit(&mut first);

@@ -70,12 +70,8 @@ fn a_batch_of_another_shape_is_an_error_naming_both() {
     let _seeded = seeded();
     let plan = plan(Arch::Vgg11, Rule::AugLocal);
     let device = Default::default();
-    let mut trainer = Trainer::<B>::new(
-        LocalNetwork::init(&plan, &device),
-        &sgd_config(0.9, 0.0),
-        &device,
-    )
-    .with_input_shape(plan.network.input_shape());
+    let mut trainer = Trainer::<B>::new(LocalNetwork::init(&plan, &device), &sgd_config(0.9, 0.0))
+        .with_input_shape(plan.network.input_shape());
     let (images, targets) = batches(1, 4).remove(0);
     let small = images.slice([0..4, 0..3, 0..28, 0..28]);
     let err = trainer

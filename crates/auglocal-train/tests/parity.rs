@@ -32,7 +32,7 @@ fn bp_through_the_trainer_equals_a_hand_written_backprop_loop() {
     }
 
     // The trainer, on the same network and batches.
-    let mut trainer = Trainer::new(LocalNetwork::new(resnet, &plan, vec![]), &sgd, &device);
+    let mut trainer = Trainer::new(LocalNetwork::new(resnet, &plan, vec![]), &sgd);
     for (images, targets) in &data {
         trainer
             .step(images.clone(), targets.clone(), LR)
@@ -58,17 +58,16 @@ fn per_module_optimisers_equal_one_optimiser_over_summed_local_losses() {
 
     // The reference's form: every local loss on detached inputs, summed, one backward, one
     // optimiser over all parameters.
-    let loss = CrossEntropyLossConfig::new().init(&device);
     let mut optim = sgd.init();
     let mut single = network.clone();
     for (images, targets) in &data {
-        let losses = single.losses(images.clone(), targets.clone(), &loss, true);
+        let losses = single.losses(images.clone(), targets.clone(), true);
         let total = Tensor::cat(losses, 0).sum();
         let grads = GradientsParams::from_grads(total.backward(), &single);
         single = optim.step(LR, single, grads);
     }
 
-    let mut trainer = Trainer::new(network, &sgd, &device);
+    let mut trainer = Trainer::new(network, &sgd);
     for (images, targets) in &data {
         trainer
             .step(images.clone(), targets.clone(), LR)

@@ -16,7 +16,6 @@ use auglocal_model::nn::Unit;
 use auglocal_train::pipeline::Pipeline;
 use auglocal_train::{Execution, StepStats, Strategy, Trainer, sgd_config};
 use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -128,8 +127,6 @@ fn fresh_slow(plan: &Plan) -> Trainer<B, SlowOnStage0<B>> {
 /// and hand on the output of their *updated* weights (recomputed after the step) instead of
 /// the output their step was taken on.
 fn fed_updated(plan: &Plan, data: &[Batch], cut: usize, lr: f64) -> Vec<StepStats> {
-    let device = Default::default();
-    let loss = CrossEntropyLossConfig::new().init(&device);
     let mut modules = fresh(plan).into_network().modules;
     let sgd = sgd_config(0.9, 5e-4);
     let mut optimizers: Vec<_> = modules.iter().map(|_| sgd.init()).collect();
@@ -143,7 +140,7 @@ fn fed_updated(plan: &Plan, data: &[Batch], cut: usize, lr: f64) -> Vec<StepStat
                 .zip(&mut optimizers)
                 .enumerate()
             {
-                let (h, _, value) = module.forward_loss(x.clone(), targets.clone(), &loss);
+                let (h, _, value) = module.forward_loss(x.clone(), targets.clone());
                 losses.push(value.clone().into_scalar());
                 let grads = GradientsParams::from_grads(value.backward(), &module);
                 let module = optimizer.step(lr, module, grads);

@@ -2,14 +2,17 @@
 
 mod dgl;
 mod mlp;
+pub mod predsim;
 
 use auglocal_kernels::FastOps;
 use auglocal_model::nn::{ClassifierHead, Unit, materialize};
 use burn::module::Module;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Int, Tensor, backend::Backend};
 
 pub use dgl::{ConvBn, DGL_CONV_LAYERS, DGL_MLP_LAYERS, DglHead, DglHeadConfig, LinearBn};
 pub use mlp::{MlpHead, MlpHeadConfig};
+pub use predsim::{PredSimHead, PredSimHeadConfig};
 
 use crate::{AuxHeadPlan, AuxPlan, Plan};
 
@@ -26,6 +29,8 @@ pub enum AuxHead<B: Backend> {
     Dgl(DglHead<B>),
     /// The reference's VGG aux head: pooled flat vector, MLP.
     Mlp(MlpHead<B>),
+    /// PredSim's prediction head and similarity branch.
+    PredSim(PredSimHead<B>),
 }
 
 /// An auxiliary network: freshly initialised units (AugLocal's blocks of the network's own
@@ -47,6 +52,7 @@ impl AuxPlan {
                 AuxHeadPlan::Linear(c) => AuxHead::Linear(c.init(device)),
                 AuxHeadPlan::Dgl(c) => AuxHead::Dgl(c.init(device)),
                 AuxHeadPlan::Mlp(c) => AuxHead::Mlp(c.init(device)),
+                AuxHeadPlan::PredSim(c) => AuxHead::PredSim(c.init(device)),
             },
         })
     }
@@ -65,13 +71,54 @@ impl<B: FastOps> AuxNet<B> {
     /// - input: the output of the isolation point, `[batch, input_width, input_size, input_size]`
     /// - output: `[batch, num_classes]` (logits)
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = self.blocks.iter().fold(x, |x, b| b.forward(x));
+        self.head_forward(self.blocks_forward(x))
+    }
+
+    fn blocks_forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.blocks.iter().fold(x, |x, b| b.forward(x))
+    }
+
+    fn head_forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         match &self.head {
             AuxHead::Linear(h) => h.forward(x),
             AuxHead::Dgl(h) => h.forward(x),
             AuxHead::Mlp(h) => h.forward(x),
+            AuxHead::PredSim(h) => h.forward(x),
         }
     }
+
+    /// The local loss of the module this aux net trains, and the aux net's logits: the
+    /// cross-entropy of the logits, or PredSim's weighted similarity + prediction loss.
+    ///
+    /// # Shapes
+    /// - h: the output of the isolation point; targets: `[batch]`
+    /// - returns logits `[batch, num_classes]` and the loss `[1]`
+    pub fn local_loss(
+        &self,
+        h: Tensor<B, 4>,
+        targets: Tensor<B, 1, Int>,
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let x = self.blocks_forward(h);
+        match &self.head {
+            AuxHead::PredSim(head) => head.local_loss(x, targets),
+            _ => {
+                let logits = self.head_forward(x);
+                (logits.clone(), cross_entropy(logits, targets))
+            }
+        }
+    }
+}
+
+/// The mean cross-entropy of `logits` against the class indices `targets` (Burn's
+/// `CrossEntropyLoss`, as every module's classification loss).
+///
+/// # Shapes
+/// - logits: `[batch, num_classes]`; targets: `[batch]`
+/// - output: `[1]`
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, targets)
 }
 
 #[cfg(test)]
@@ -145,6 +192,55 @@ mod tests {
     fn greedy_and_dgl_aux_nets_match_their_plan() {
         check(Arch::ResNet32, 1.0, LocalConfig::new(Rule::Greedy, 16));
         check(Arch::ResNet32, 1.0, LocalConfig::new(Rule::Dgl, 16));
+    }
+
+    #[test]
+    fn predsim_aux_nets_match_their_plan_and_the_reference_count() {
+        check(Arch::ResNet32, 1.0, LocalConfig::new(Rule::PredSim, 16));
+        check(Arch::ResNet20, 0.25, LocalConfig::new(Rule::PredSim, 5));
+        // The reference's ResNet-32 with PredSim, K = 16: 751,216 parameters in all (backbone,
+        // prediction heads and similarity convolutions).
+        let network = NetworkConfig::new(Arch::ResNet32).spec().expect("valid");
+        let plan = Plan::new(&network, &LocalConfig::new(Rule::PredSim, 16)).expect("plan");
+        assert_eq!(plan.num_modules(), 16);
+        let nets = plan.init_aux_nets::<B>(&Default::default());
+        let counted: u64 = nets.iter().map(|n| num_trainable_params(n) as u64).sum();
+        assert_eq!(counted + plan.totals.backbone.params, 751_216);
+        assert_eq!(
+            plan.totals.aux.params + plan.totals.backbone.params,
+            751_216
+        );
+    }
+
+    #[test]
+    fn a_predsim_loss_weighs_similarity_and_prediction() {
+        use crate::nets::predsim::similarity_loss;
+        use crate::nets::{AuxHead, cross_entropy};
+        use burn::tensor::Int;
+
+        let network = NetworkConfig::new(Arch::ResNet20)
+            .with_width_multiplier(0.25)
+            .spec()
+            .expect("valid");
+        let plan = Plan::new(&network, &LocalConfig::new(Rule::PredSim, 4)).expect("plan");
+        let device = Default::default();
+        let net = &plan.init_aux_nets::<B>(&device)[1];
+        let AuxHead::PredSim(head) = &net.head else {
+            panic!("a PredSim head")
+        };
+        let unit = network.units[1];
+        let h = Tensor::<B, 4>::random(
+            [6, unit.out_width, unit.out_size, unit.out_size],
+            Distribution::Default,
+            &device,
+        );
+        let targets = Tensor::<B, 1, Int>::from_ints([0, 3, 3, 9, 1, 0], &device);
+        let (logits, loss) = net.local_loss(h.clone(), targets.clone());
+        let sim = similarity_loss(head.similarity.forward(h.clone()), targets.clone(), 10);
+        let pred = cross_entropy(net.forward(h), targets);
+        let expected = 0.99 * sim.into_scalar() + 0.01 * pred.into_scalar();
+        assert_eq!(logits.dims(), [6, 10]);
+        assert!((loss.into_scalar() - expected).abs() < 1e-6);
     }
 
     #[test]
