@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Backprop against local learning on real images: trains one network on the real Fashion-MNIST
 # (28x28 grey, padded to 32x32 RGB; it stands in for CIFAR-10) with bp, greedy (K=16), dgl
-# (K=16), predsim (K=16) and auglocal (K=16, d=2, pyramid 0.5; for ResNet-110 K=55, d=3; the
-# other local rules K=55) at each budget, with
+# (K=16), infopro (K=16), predsim (K=16) and auglocal (K=16, d=2, pyramid 0.5; for ResNet-110
+# K=55, d=3; the other local rules K=55) at each budget, with
 # identical data order and hyperparameters, evaluating on the full 10,000-image test set with
 # every aux head's accuracy. Then writes results/fashion-mnist-<arch>.{json,md} and two charts.
 #
@@ -50,7 +50,7 @@ mkdir -p "$runs" "$results"
 dirs=()
 for budget in $budgets; do
   images=${budget%x*} epochs=${budget#*x}
-  for rule in bp greedy dgl predsim auglocal; do
+  for rule in bp greedy dgl infopro predsim auglocal; do
     dir=$runs/$arch-$images-x$epochs-$rule
     dirs+=("$dir")
     if [[ -f $dir/config.json ]]; then
@@ -76,7 +76,7 @@ table=$("$bin" compare "${dirs[@]}" --overwrite --json "$results/$name.json" \
   echo
   echo "- Data: real Fashion-MNIST, the first N training images (N per row), ${AUGLOCAL_TEST_LIMIT:-all 10,000} test"
   echo "  images; 28x28 grey centred on 32x32 and repeated to 3 channels."
-  echo "- Every rule: \`${common[*]}\`; greedy, dgl and predsim K=$k; auglocal K=$k, d=$depth, pyramid 0.5."
+  echo "- Every rule: \`${common[*]}\`; greedy, dgl, infopro and predsim K=$k; auglocal K=$k, d=$depth, pyramid 0.5."
   echo "- Each run repeats with \`auglocal train --config <run>/config.json --out <dir>\`."
   echo
   echo "$table"

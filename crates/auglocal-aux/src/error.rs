@@ -66,6 +66,12 @@ pub enum PlanError {
         /// The network.
         arch: Arch,
     },
+    /// InfoPro loss weights that are negative or not finite.
+    #[error(
+        "InfoPro's loss weights must be finite and at least 0, got {0} (reconstruction and \
+         classification at the first isolation point, then at the last)"
+    )]
+    BadLossWeights(crate::LossWeights),
     /// A pipeline of more stages than modules, or of none.
     #[error(
         "a pipeline of {stages} stages needs 1 to {modules} stages: the plan has {modules} \

@@ -28,7 +28,7 @@ mod rule;
 pub mod select;
 pub mod stages;
 
-pub use config::LocalConfig;
+pub use config::{LocalConfig, LossWeights};
 pub use error::PlanError;
 pub use nets::{AuxHead, AuxNet, AuxNetRecord, MlpHeadConfig};
 pub use plan::{AuxHeadPlan, AuxPlan, ModulePlan, Objective, Plan, Totals};

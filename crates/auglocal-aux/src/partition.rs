@@ -8,7 +8,7 @@ use crate::{LocalConfig, PlanError, Rule};
 /// the activation is detached and an aux net trains the module that ends there.
 ///
 /// - `bp`: none (one module, plain backprop).
-/// - `greedy`, `dgl`, `predsim`: after units `0 ..= K - 2` (K modules).
+/// - `greedy`, `dgl`, `infopro`, `predsim`: after units `0 ..= K - 2` (K modules).
 /// - `auglocal`: after units `0 ..= L - 2` with `L = K - d` modules where the network's
 ///   [`LocalStyle`](auglocal_model::LocalStyle) says so (the reference on CIFAR: the last
 ///   module holds every unit after `L - 2`, the final `d + 1` units when K = N, and is trained
@@ -33,7 +33,7 @@ pub fn isolation_points(
     }
     let num_modules = match config.rule {
         Rule::Bp => 1,
-        Rule::Greedy | Rule::Dgl | Rule::PredSim => k,
+        Rule::Greedy | Rule::Dgl | Rule::InfoPro | Rule::PredSim => k,
         Rule::AugLocal => {
             if depth == 0 {
                 return Err(PlanError::ZeroDepth);

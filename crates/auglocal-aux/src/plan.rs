@@ -8,10 +8,10 @@ use auglocal_model::{AuxHeadStyle, NetworkSpec, UnitSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::depth::depth_schedule;
-use crate::nets::{DglHeadConfig, MlpHeadConfig, PredSimHeadConfig};
+use crate::nets::{DglHeadConfig, InfoProHeadConfig, MlpHeadConfig, PredSimHeadConfig};
 use crate::partition::isolation_points;
 use crate::select::{aux_blocks, select_units};
-use crate::{LocalConfig, PlanError, Rule};
+use crate::{LocalConfig, LossWeights, PlanError, Rule};
 
 /// A complete local-learning plan for one network: which units each gradient-isolated module
 /// holds, and the aux net that trains it. Build it with [`Plan::new`]; build the Burn aux nets
@@ -88,6 +88,9 @@ pub enum AuxHeadPlan {
     /// losses.
     #[serde(rename = "predsim")]
     PredSim(PredSimHeadConfig),
+    /// InfoPro's classifier and decoder, with the weights of their losses at this point.
+    #[serde(rename = "infopro")]
+    InfoPro(InfoProHeadConfig),
 }
 
 /// What a module's local loss is, with its weights: part of the plan (`auglocal plan` prints
@@ -106,6 +109,15 @@ pub enum Objective {
         /// Weight of the prediction loss.
         prediction: f64,
     },
+    /// InfoPro: `reconstruction` x the decoder's binary cross-entropy against the input
+    /// image + `classification` x the classifier's cross-entropy.
+    #[serde(rename = "infopro")]
+    InfoPro {
+        /// Weight of the reconstruction loss (`lambda_r`).
+        reconstruction: f64,
+        /// Weight of the classification loss (`lambda_c`).
+        classification: f64,
+    },
 }
 
 impl AuxPlan {
@@ -122,6 +134,10 @@ impl AuxPlan {
                 similarity: c.similarity_weight,
                 prediction: c.prediction_weight,
             },
+            AuxHeadPlan::InfoPro(c) => Objective::InfoPro {
+                reconstruction: c.reconstruction_weight,
+                classification: c.classification_weight,
+            },
             _ => Objective::CrossEntropy,
         }
     }
@@ -135,6 +151,7 @@ impl AuxHeadPlan {
             AuxHeadPlan::Dgl(c) => c.cost(),
             AuxHeadPlan::Mlp(c) => c.cost(),
             AuxHeadPlan::PredSim(c) => c.cost(),
+            AuxHeadPlan::InfoPro(c) => c.cost(),
         }
     }
 }
@@ -156,11 +173,17 @@ impl Plan {
     /// Plans `config` for `network`, checking the configuration first.
     pub fn new(network: &NetworkSpec, config: &LocalConfig) -> Result<Plan, PlanError> {
         let points = isolation_points(network, config)?;
+        if config.rule == Rule::InfoPro
+            && let Some(weights) = config.infopro_weights
+            && !weights.is_valid()
+        {
+            return Err(PlanError::BadLossWeights(weights));
+        }
         let depths = depth_schedule(config.depth, config.pyramid, points.len() + 1);
         let mut modules = Vec::with_capacity(points.len() + 1);
         let mut first_unit = 0;
         for (index, &point) in points.iter().enumerate() {
-            let aux = aux_plan(network, config.rule, point, depths[index]);
+            let aux = aux_plan(network, config, [index, points.len()], point, depths[index]);
             modules.push(ModulePlan {
                 index,
                 first_unit,
@@ -230,12 +253,19 @@ impl Plan {
     }
 }
 
-/// The aux net of isolation point `point` under `rule`; `depth` is AugLocal's `d_l`.
-fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> AuxPlan {
+/// The aux net of isolation point `point` (the `index`-th of `points`) under `config`;
+/// `depth` is AugLocal's `d_l`.
+fn aux_plan(
+    network: &NetworkSpec,
+    config: &LocalConfig,
+    [index, points]: [usize; 2],
+    point: usize,
+    depth: usize,
+) -> AuxPlan {
     let unit = &network.units[point];
     let (input_width, input_size) = (unit.out_width, unit.out_size);
     let num_classes = network.num_classes;
-    let (depth, selected_units, blocks, head) = match rule {
+    let (depth, selected_units, blocks, head) = match config.rule {
         Rule::AugLocal => {
             let selected = select_units(point, depth, network.num_units());
             let shapes: Vec<UnitSpec> = selected.iter().map(|&u| network.units[u]).collect();
@@ -265,6 +295,20 @@ fn aux_plan(network: &NetworkSpec, rule: Rule, point: usize, depth: usize) -> Au
         Rule::PredSim => {
             let head = PredSimHeadConfig::new(input_width, input_size, num_classes);
             (None, vec![], vec![], AuxHeadPlan::PredSim(head))
+        }
+        Rule::InfoPro => {
+            let weights = config
+                .infopro_weights
+                .unwrap_or_else(|| LossWeights::reference(network.arch));
+            let final_width = network.units.last().map_or(input_width, |u| u.out_width);
+            let head = InfoProHeadConfig::for_map(
+                [input_width, input_size],
+                final_width,
+                num_classes,
+                [network.in_channels, network.image_size],
+                weights.at(index, points),
+            );
+            (None, vec![], vec![], AuxHeadPlan::InfoPro(head))
         }
         Rule::Bp => unreachable!("bp has no isolation point"),
     };

@@ -26,14 +26,20 @@ pub enum Rule {
     /// weighted sum of a similarity-matching loss and a pooled prediction's cross-entropy.
     #[serde(rename = "predsim")]
     PredSim,
+    /// InfoPro (Wang et al. 2021): the greedy partition; each module is trained by a weighted
+    /// sum of the reconstruction of the input image and a small classifier's cross-entropy,
+    /// the weights moving linearly from the first module to the last.
+    #[serde(rename = "infopro")]
+    InfoPro,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 5] = [
+    pub const ALL: [Rule; 6] = [
         Rule::Bp,
         Rule::Greedy,
         Rule::Dgl,
+        Rule::InfoPro,
         Rule::PredSim,
         Rule::AugLocal,
     ];
@@ -46,6 +52,7 @@ impl Rule {
             Rule::Dgl => "dgl",
             Rule::AugLocal => "auglocal",
             Rule::PredSim => "predsim",
+            Rule::InfoPro => "infopro",
         }
     }
 }
@@ -80,11 +87,11 @@ mod tests {
     fn parses_rule_names_and_rejects_others() {
         assert_eq!("AugLocal".parse::<Rule>(), Ok(Rule::AugLocal));
         assert_eq!("bp".parse::<Rule>(), Ok(Rule::Bp));
-        let err = "infopro".parse::<Rule>().expect_err("not a rule");
+        let err = "hebbian".parse::<Rule>().expect_err("not a rule");
         assert!(matches!(err, PlanError::UnknownRule { .. }));
         assert!(
             err.to_string()
-                .contains("bp, greedy, dgl, predsim, auglocal"),
+                .contains("bp, greedy, dgl, infopro, predsim, auglocal"),
             "{err}"
         );
     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
-use auglocal_aux::{LocalConfig, Rule};
+use auglocal_aux::{LocalConfig, LossWeights, Rule};
 use auglocal_model::{Arch, NetworkConfig, NetworkSpec};
 use clap::Args;
 
@@ -75,6 +75,12 @@ pub struct LocalArgs {
     /// every auxiliary network at depth d [default: 0.5].
     #[arg(long, allow_negative_numbers = true)]
     pub pyramid: Option<Pyramid>,
+
+    /// InfoPro's loss weights R1,C1,R2,C2 (infopro): reconstruction and classification at
+    /// the first isolation point, then at the last, interpolated linearly between [default:
+    /// the reference's, 5,0,0.5,1 for resnet110 and 5,0.05,0.2,0.5 for every other network].
+    #[arg(long, value_name = "R1,C1,R2,C2")]
+    pub infopro_weights: Option<LossWeights>,
 }
 
 impl LocalArgs {
@@ -87,41 +93,69 @@ impl LocalArgs {
         if let Some(pyramid) = self.pyramid {
             config = config.with_pyramid(pyramid.0);
         }
-        config
+        config.with_infopro_weights(self.infopro_weights)
     }
 
     /// A note on the flags given that the rule does not use.
     pub fn note(&self) -> Option<String> {
         ignored_flags(
             self.rule,
-            self.k.is_some(),
-            self.depth.is_some(),
-            self.pyramid.is_some(),
+            Given {
+                k: self.k.is_some(),
+                depth: self.depth.is_some(),
+                pyramid: self.pyramid.is_some(),
+                infopro_weights: self.infopro_weights.is_some(),
+            },
         )
     }
 }
 
-/// What a rule ignores of the local-learning flags given (`k`, `depth`, `pyramid`): bp trains
-/// one module and uses none of them; greedy and DGL have no aux depth.
-pub fn ignored_flags(rule: Rule, k: bool, depth: bool, pyramid: bool) -> Option<String> {
-    fn given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
-        flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect()
+/// Which of the local-learning flags were given.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Given {
+    /// `--k`.
+    pub k: bool,
+    /// `--depth`.
+    pub depth: bool,
+    /// `--pyramid`.
+    pub pyramid: bool,
+    /// `--infopro-weights`.
+    pub infopro_weights: bool,
+}
+
+/// What a rule ignores of the local-learning flags given: bp trains one module and uses none
+/// of them; only auglocal has an aux depth, and only infopro loss weights.
+pub fn ignored_flags(rule: Rule, given: Given) -> Option<String> {
+    if rule == Rule::Bp {
+        let flags = [
+            ("--k", given.k),
+            ("--depth", given.depth),
+            ("--pyramid", given.pyramid),
+            ("--infopro-weights", given.infopro_weights),
+        ];
+        let ignored: Vec<&str> = flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        return (!ignored.is_empty()).then(|| {
+            format!(
+                "{} ignored: bp trains the whole network as one module",
+                ignored.join(", ")
+            )
+        });
     }
-    let ignored = match rule {
-        Rule::Bp => given(&[("--k", k), ("--depth", depth), ("--pyramid", pyramid)]),
-        Rule::Greedy | Rule::Dgl | Rule::PredSim => {
-            given(&[("--depth", depth), ("--pyramid", pyramid)])
+    let mut notes = Vec::new();
+    if rule != Rule::AugLocal {
+        let flags = [("--depth", given.depth), ("--pyramid", given.pyramid)];
+        let ignored: Vec<&str> = flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        if !ignored.is_empty() {
+            notes.push(format!(
+                "{} ignored: only auglocal's aux nets have a depth",
+                ignored.join(", ")
+            ));
         }
-        Rule::AugLocal => Vec::new(),
-    };
-    if ignored.is_empty() {
-        return None;
     }
-    let why = match rule {
-        Rule::Bp => "bp trains the whole network as one module",
-        _ => "only auglocal's aux nets have a depth",
-    };
-    Some(format!("{} ignored: {why}", ignored.join(", ")))
+    if rule != Rule::InfoPro && given.infopro_weights {
+        notes.push("--infopro-weights ignored: only infopro weighs its losses".to_string());
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// A pyramid coefficient, or `none`.

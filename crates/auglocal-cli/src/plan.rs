@@ -277,6 +277,24 @@ fn describe(aux: &AuxPlan) -> String {
                 h.features()
             )
         }
+        AuxHeadPlan::InfoPro(h) => format!(
+            "InfoPro: {} x BCE(decoder {}->{}->{}) + {} x CE(conv {}->{} s{}+MLP {})",
+            weight(h.reconstruction_weight),
+            h.width,
+            auglocal_aux::nets::infopro::INFOPRO_DECODER_WIDTH,
+            h.image_channels,
+            weight(h.classification_weight),
+            h.width,
+            h.classifier_width,
+            h.classifier_stride,
+            auglocal_aux::nets::infopro::INFOPRO_HIDDEN,
+        ),
     });
     parts.join(", ")
+}
+
+/// A loss weight with at most 3 decimals, trailing zeros dropped (`2.6`, `0.207`, `5`).
+fn weight(w: f64) -> String {
+    let s = format!("{w:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -153,6 +153,7 @@ fn color(rule: auglocal_aux::Rule) -> RGBColor {
         Rule::Bp => RGBColor(0, 0, 0),
         Rule::Greedy => RGBColor(230, 120, 0),
         Rule::Dgl => RGBColor(30, 90, 200),
+        Rule::InfoPro => RGBColor(200, 40, 40),
         Rule::PredSim => RGBColor(150, 60, 170),
         Rule::AugLocal => RGBColor(0, 150, 60),
     }

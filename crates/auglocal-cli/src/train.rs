@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use auglocal_aux::Rule;
+use auglocal_aux::{LossWeights, Rule};
 use auglocal_data::DatasetName;
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::Arch;
@@ -17,7 +17,7 @@ use auglocal_train::{Execution, Keep, Run, Schedule, Strategy, TrainConfig, eval
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::args::{Pyramid, ignored_flags};
+use crate::args::{Given, Pyramid, ignored_flags};
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch, dispatch_on};
 use crate::exit::{self, usage};
 use crate::format::{ratio, thousands};
@@ -77,6 +77,11 @@ pub struct TrainArgs {
     /// d, the depth of the auxiliary networks (auglocal) [default: 2].
     #[arg(long, short = 'd')]
     depth: Option<usize>,
+    /// InfoPro's loss weights R1,C1,R2,C2 (infopro): reconstruction and classification at
+    /// the first isolation point, then at the last [default: the reference's for the
+    /// network].
+    #[arg(long, value_name = "R1,C1,R2,C2")]
+    infopro_weights: Option<LossWeights>,
     /// c, the pyramidal depth coefficient, or "none" [default: 0.5].
     #[arg(long, allow_negative_numbers = true)]
     pyramid: Option<Pyramid>,
@@ -225,6 +230,9 @@ impl TrainArgs {
         }
         if let Some(p) = self.pyramid {
             c.pyramid = p.0;
+        }
+        if self.infopro_weights.is_some() {
+            c.infopro_weights = self.infopro_weights;
         }
         if self.data_dir.is_some() {
             c.data_dir = self.data_dir.clone();
@@ -430,9 +438,12 @@ fn train_on<B: FastOpsAutodiff>(
         }
         if let Some(note) = ignored_flags(
             config.rule,
-            args.k.is_some(),
-            args.depth.is_some(),
-            args.pyramid.is_some(),
+            Given {
+                k: args.k.is_some(),
+                depth: args.depth.is_some(),
+                pyramid: args.pyramid.is_some(),
+                infopro_weights: args.infopro_weights.is_some(),
+            },
         ) && writer
         {
             eprintln!("note: {note}");

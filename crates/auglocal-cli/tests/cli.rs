@@ -87,7 +87,7 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
             "expected a coefficient in [0, 1] or 'none'",
         ),
         (&["--arch", "resnet33"], "unknown architecture 'resnet33'"),
-        (&["--rule", "infopro"], "unknown rule 'infopro'"),
+        (&["--rule", "hebbian"], "unknown rule 'hebbian'"),
         (&["--k", "3", "--depth", "2"], "use K in 4..=16"),
         (&["--depth", "15"], "d <= 14"),
         (&["--classes", "1"], "at least 2"),
@@ -628,7 +628,9 @@ fn compare_script_trains_every_rule_at_every_budget_and_resumes() {
         .collect();
     let want: Vec<(String, u64)> = [32, 64]
         .into_iter()
-        .flat_map(|b| ["bp", "greedy", "dgl", "predsim", "auglocal"].map(|r| (r.to_string(), b)))
+        .flat_map(|b| {
+            ["bp", "greedy", "dgl", "infopro", "predsim", "auglocal"].map(|r| (r.to_string(), b))
+        })
         .collect();
     assert_eq!(got, want, "{first}");
     let table = std::fs::read_to_string(dir.join("results/fashion-mnist-resnet32.md")).expect("md");
@@ -639,7 +641,7 @@ fn compare_script_trains_every_rule_at_every_budget_and_resumes() {
     }
     // A second call trains nothing and rewrites the same figures.
     let second = run_script();
-    assert_eq!(second.matches("resuming").count(), 10, "{second}");
+    assert_eq!(second.matches("resuming").count(), 12, "{second}");
     assert!(!second.contains("epoch 1:"), "{second}");
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");

@@ -337,6 +337,29 @@ fn malformed_data_sets_are_refused_by_data_and_train() {
 }
 
 #[test]
+fn bad_infopro_weights_are_refused() {
+    let plan = |weights: &str| -> Vec<String> {
+        [
+            "plan",
+            "--rule",
+            "infopro",
+            "--k",
+            "4",
+            "--infopro-weights",
+            weights,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    expect_refusals(&[
+        (plan("5,0.05,0.2"), "expected four"),
+        (plan("5,0.05,0.2,x"), "expected four numbers"),
+        (plan("5,-0.05,0.2,0.5"), "finite and at least 0"),
+        (plan("5,0.05,inf,0.5"), "finite and at least 0"),
+    ]);
+}
+
+#[test]
 fn rules_ignore_flags_they_do_not_use_and_say_so() {
     for (args, note) in [
         (
@@ -350,6 +373,18 @@ fn rules_ignore_flags_they_do_not_use_and_say_so() {
         (
             &["plan", "--rule", "dgl", "--k", "4", "--pyramid", "7"],
             "--pyramid ignored",
+        ),
+        (
+            &["plan", "--rule", "infopro", "--k", "4", "--depth", "3"],
+            "--depth ignored",
+        ),
+        (
+            &["plan", "--rule", "auglocal", "--infopro-weights", "1,1,1,1"],
+            "--infopro-weights ignored: only infopro weighs its losses",
+        ),
+        (
+            &["plan", "--rule", "bp", "--infopro-weights", "1,1,1,1"],
+            "--infopro-weights ignored: bp trains",
         ),
     ] {
         let out = auglocal(args);

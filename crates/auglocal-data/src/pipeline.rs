@@ -42,6 +42,11 @@ impl Normalize {
         mean: [0.1307; 3],
         std: [0.3081; 3],
     };
+    /// None: pixels scaled to [0, 1] only.
+    pub const UNIT: Normalize = Normalize {
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
 
     /// Writes the normalised CHW floats of `sample` into `out` (`sample.pixels.len()` long).
     pub fn write(&self, sample: &Sample, out: &mut [f32]) {

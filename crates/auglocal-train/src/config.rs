@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use auglocal_aux::{LocalConfig, Rule};
+use auglocal_aux::{LocalConfig, LossWeights, Rule};
 use auglocal_data::DatasetName;
 use auglocal_model::{Arch, NetworkConfig, NetworkSpec};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,10 @@ pub struct TrainConfig {
     pub depth: usize,
     /// c, the pyramid coefficient (AugLocal); `None` keeps every aux net at depth d.
     pub pyramid: Option<f64>,
+    /// InfoPro's loss weights; `None`: the reference's for the network
+    /// ([`LossWeights::reference`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infopro_weights: Option<LossWeights>,
     /// The data set.
     pub dataset: DatasetName,
     /// Where its files are; `None` searches the usual places.
@@ -142,6 +146,7 @@ impl Default for TrainConfig {
             k: None,
             depth: 2,
             pyramid: Some(0.5),
+            infopro_weights: None,
             dataset: DatasetName::FashionMnist,
             data_dir: None,
             train_limit: None,
@@ -184,6 +189,7 @@ impl TrainConfig {
         LocalConfig::new(self.rule, self.k.unwrap_or(network.num_units()))
             .with_depth(self.depth)
             .with_pyramid(self.pyramid)
+            .with_infopro_weights(self.infopro_weights)
     }
 
     /// Side of the images the data pipeline makes and the network takes: `image_size` if

@@ -44,6 +44,7 @@
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use auglocal_data::Normalize;
 use auglocal_kernels::FastOpsAutodiff;
 use burn::collective::{
     CollectiveConfig, CollectiveError, PeerId, ReduceOperation, all_reduce, finish_collective,
@@ -59,6 +60,7 @@ use crate::execution::{Batch, Timing, home_device, thread_pool};
 use crate::local::LocalModule;
 use crate::nodes::{Nodes, fingerprint};
 use crate::pipeline::{default_threads, place};
+use crate::pixels::restore;
 use crate::step::{
     Measured, ModuleOptimizer, ModuleStats, StepStats, TrainUnit, read_back, step_modules_with,
 };
@@ -196,6 +198,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
     batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
+    pixels: Option<Normalize>,
     lr: f64,
     on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
 ) -> Result<Timing, TrainError> {
@@ -236,6 +239,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 config: config.clone(),
                 nodes: dp.nodes.clone(),
                 local: n,
+                pixels,
             };
             handles.push(scope.spawn(move || replica.run(part, lr, input, report)));
         }
@@ -337,6 +341,8 @@ struct Replica<B: AutodiffBackend> {
     nodes: Option<Arc<dyn Nodes>>,
     /// This process's replicas.
     local: usize,
+    /// How the images were normalised, when a module's objective needs their pixels.
+    pixels: Option<Normalize>,
 }
 
 impl<B: FastOpsAutodiff> Replica<B> {
@@ -359,6 +365,7 @@ impl<B: FastOpsAutodiff> Replica<B> {
             config,
             nodes,
             local,
+            pixels,
         } = self;
         let sender = reports.clone();
         let fail = |message: String| {
@@ -396,6 +403,7 @@ impl<B: FastOpsAutodiff> Replica<B> {
                     let batch = shard.targets.dims()[0];
                     let x = Tensor::<B, 4>::from_inner(shard.x.to_device(&device));
                     let targets = Tensor::<B, 1, Int>::from_inner(shard.targets.to_device(&device));
+                    let shard_pixels = pixels.as_ref().map(|n| restore(x.clone(), n));
                     let mean = |module: &LocalModule<B, U>, grads| {
                         let start = Instant::now();
                         let reduced = all_reduce_packed(module, grads, |flat| {
@@ -421,8 +429,9 @@ impl<B: FastOpsAutodiff> Replica<B> {
                         reducing += start.elapsed();
                         reduced
                     };
-                    let stats = step_modules_with(modules, optimizers, x, targets, lr, mean)
-                        .and_then(|(_, measured)| Measured::read(measured));
+                    let stats =
+                        step_modules_with(modules, optimizers, x, shard_pixels, targets, lr, mean)
+                            .and_then(|(_, measured)| Measured::read(measured));
                     let failed = stats.is_err();
                     if reports.send(stats.map(|s| (batch, s))).is_err() || failed {
                         break;

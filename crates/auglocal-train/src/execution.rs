@@ -16,6 +16,7 @@
 use std::time::Instant;
 
 use auglocal_aux::{Plan, StagePlan};
+use auglocal_data::Normalize;
 use auglocal_kernels::FastOpsAutodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
@@ -25,6 +26,7 @@ use crate::TrainError;
 use crate::data_parallel::{self, DataParallel};
 use crate::local::LocalModule;
 use crate::pipeline::{self, Pipeline};
+use crate::pixels::restore;
 use crate::step::{Measured, ModuleOptimizer, StepStats, TrainUnit, step_modules};
 
 /// How a run executes its steps, as its configuration records it (`config.json`); it may
@@ -251,6 +253,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
     batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
+    pixels: Option<Normalize>,
     lr: f64,
     on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
 ) -> Result<Timing, TrainError> {
@@ -261,7 +264,9 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
             for (step, batch) in batches.enumerate() {
                 let (images, targets) = batch?;
                 let size = targets.dims()[0];
-                let (_, measured) = step_modules(modules, optimizers, images, targets, lr);
+                let batch_pixels = pixels.as_ref().map(|n| restore(images.clone(), n));
+                let (_, measured) =
+                    step_modules(modules, optimizers, images, batch_pixels, targets, lr);
                 // One read of every module's loss and count per step.
                 let stats = StepStats::from_modules(size, Measured::read(measured)?);
                 on_step(step, &stats)?;
@@ -286,6 +291,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
                 modules,
                 optimizers,
                 batches,
+                pixels,
                 lr,
                 on_step,
             )?;
@@ -299,11 +305,12 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
             modules,
             optimizers,
             batches,
+            pixels,
             lr,
             on_step,
         ),
         Strategy::DataParallel(dp) => {
-            data_parallel::run(dp, modules, optimizers, batches, lr, on_step)
+            data_parallel::run(dp, modules, optimizers, batches, pixels, lr, on_step)
         }
     }
 }

@@ -34,6 +34,7 @@ mod metrics;
 pub mod mpi;
 pub mod nodes;
 pub mod pipeline;
+pub mod pixels;
 pub mod progress;
 mod reopen;
 mod run;

@@ -62,22 +62,32 @@ impl<B: FastOps, U: LocalUnit<B>> LocalModule<B, U> {
     /// objective ([`AuxNet::local_loss`]), or the primary head's cross-entropy.
     ///
     /// # Shapes
-    /// - x: the input of its first unit; targets: `[batch]`
+    /// - x: the input of its first unit; targets: `[batch]`; pixels: the batch's images in
+    ///   [0, 1], for an objective that needs them ([`LocalModule::needs_pixels`])
     /// - returns the units' output `h`, the logits `[batch, num_classes]` and the loss `[1]`
+    ///
+    /// # Panics
+    /// If the objective needs the pixels and `pixels` is `None`.
     pub fn forward_loss(
         &self,
         x: Tensor<B, 4>,
         targets: Tensor<B, 1, Int>,
+        pixels: Option<Tensor<B, 4>>,
     ) -> (Tensor<B, 4>, Tensor<B, 2>, Tensor<B, 1>) {
         let h = self.forward_units(x);
         let (logits, loss) = match &self.output {
-            Output::Aux(aux) => aux.local_loss(h.clone(), targets),
+            Output::Aux(aux) => aux.local_loss(h.clone(), targets, pixels),
             Output::Head(head) => {
                 let logits = head.forward(h.clone());
                 (logits.clone(), cross_entropy(logits, targets))
             }
         };
         (h, logits, loss)
+    }
+
+    /// Whether its local loss needs the batch's images in [0, 1] (InfoPro's reconstruction).
+    pub fn needs_pixels(&self) -> bool {
+        matches!(&self.output, Output::Aux(aux) if aux.needs_pixels())
     }
 
     /// Whether the module ends in the primary head.
@@ -189,18 +199,24 @@ impl<B: FastOps, U: LocalUnit<B>> LocalNetwork<B, U> {
     /// Every module's local loss on one batch, without stepping: the forward pass of
     /// [`Trainer::step`](crate::Trainer::step). With `isolate`, each module's output is
     /// detached before the next module, as in training; without it gradients flow back
-    /// through all earlier modules (for tests and for comparison).
+    /// through all earlier modules (for tests and for comparison). InfoPro's decoders
+    /// reconstruct `images` as given (the trainer gives them the pixels in [0, 1]).
     pub fn losses(
         &self,
         images: Tensor<B, 4>,
         targets: Tensor<B, 1, Int>,
         isolate: bool,
     ) -> Vec<Tensor<B, 1>> {
+        let pixels = self
+            .modules
+            .iter()
+            .any(LocalModule::needs_pixels)
+            .then(|| images.clone().detach());
         let mut x = images;
         self.modules
             .iter()
             .map(|m| {
-                let (h, _, value) = m.forward_loss(x.clone(), targets.clone());
+                let (h, _, value) = m.forward_loss(x.clone(), targets.clone(), pixels.clone());
                 x = if isolate { h.detach() } else { h };
                 value
             })

@@ -24,6 +24,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use auglocal_aux::StagePlan;
+use auglocal_data::Normalize;
 use auglocal_kernels::FastOpsAutodiff;
 use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -32,6 +33,7 @@ use burn::tensor::{Int, Tensor};
 use crate::TrainError;
 use crate::execution::{Batch, Timing, thread_pool};
 use crate::local::LocalModule;
+use crate::pixels::restore;
 use crate::step::{Measured, ModuleOptimizer, ModuleStats, StepStats, TrainUnit, step_modules};
 
 /// Batches a boundary's channel holds besides the one being handed over.
@@ -110,6 +112,8 @@ struct Carry<B: AutodiffBackend> {
     step: usize,
     x: Tensor<B::InnerBackend, 4>,
     targets: Tensor<B::InnerBackend, 1, Int>,
+    /// The batch's images in [0, 1], when a module's objective needs them.
+    pixels: Option<Tensor<B::InnerBackend, 4>>,
 }
 
 /// What a stage reports to the coordinating thread.
@@ -192,7 +196,11 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
             // A fresh leaf on this stage's device: no autodiff node is shared between threads.
             let x = Tensor::<B, 4>::from_inner(carry.x.to_device(&device));
             let targets = Tensor::<B, 1, Int>::from_inner(carry.targets.to_device(&device));
-            let (h, measured) = step_modules(modules, optimizers, x, targets.clone(), lr);
+            let pixels = carry
+                .pixels
+                .as_ref()
+                .map(|p| Tensor::<B, 4>::from_inner(p.clone().to_device(&device)));
+            let (h, measured) = step_modules(modules, optimizers, x, pixels, targets.clone(), lr);
             let stats = Measured::read(measured);
             busy += start.elapsed();
             let stats = match stats {
@@ -216,6 +224,7 @@ fn run_stage<B: FastOpsAutodiff, U: TrainUnit<B>>(
                     step: carry.step,
                     x: h.inner(),
                     targets: targets.inner(),
+                    pixels: carry.pixels,
                 };
                 if out.send(next).is_err() {
                     break;
@@ -279,6 +288,7 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
     batches: impl Iterator<Item = Result<Batch<B>, TrainError>>,
+    pixels: Option<Normalize>,
     lr: f64,
     on_step: &mut dyn FnMut(usize, &StepStats) -> Result<(), TrainError>,
 ) -> Result<Timing, TrainError> {
@@ -370,9 +380,11 @@ pub(crate) fn run<B: FastOpsAutodiff, U: TrainUnit<B>>(
         for (step, batch) in batches.enumerate() {
             match batch {
                 Ok((images, targets)) => {
+                    let x = images.inner();
                     let carry = Carry {
                         step,
-                        x: images.inner(),
+                        pixels: pixels.as_ref().map(|n| restore(x.clone(), n)),
+                        x,
                         targets: targets.inner(),
                     };
                     let sent = feed.as_ref().is_some_and(|f| f.send(carry).is_ok());

@@ -622,7 +622,8 @@ impl<B: FastOpsAutodiff> Built<B> {
         check_execution(&config, &plan)?;
         footprint::check(&plan, config.batch)?;
         let sgd = sgd_config(config.momentum, config.weight_decay);
-        let trainer = Trainer::init(&plan, &sgd, config.seed, device);
+        let trainer = Trainer::init(&plan, &sgd, config.seed, device)
+            .with_image_normalization(data.train_pipeline.normalize);
         Ok(Self {
             config,
             plan,

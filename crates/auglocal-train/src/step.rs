@@ -130,16 +130,19 @@ pub(crate) type Stepped<B> = (
 /// optimiser step, which would leave the slot empty, aborts the process).
 ///
 /// # Shapes
-/// - images: the input of the first module, `[batch, C, H, W]`; targets: `[batch]`
+/// - images: the input of the first module, `[batch, C, H, W]`; targets: `[batch]`; pixels:
+///   the batch's images in [0, 1] (`[batch, C, H, W]`), when a module's objective needs them
+///   ([`LocalModule::needs_pixels`])
 /// - returns the output of the last module's units
 pub(crate) fn step_modules<B: FastOpsAutodiff, U: TrainUnit<B>>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
     images: Tensor<B, 4>,
+    pixels: Option<Tensor<B, 4>>,
     targets: Tensor<B, 1, Int>,
     lr: f64,
 ) -> Stepped<B> {
-    match step_modules_with(modules, optimizers, images, targets, lr, |_, g| {
+    match step_modules_with(modules, optimizers, images, pixels, targets, lr, |_, g| {
         Ok::<_, std::convert::Infallible>(g)
     }) {
         Ok(stepped) => stepped,
@@ -154,6 +157,7 @@ pub(crate) fn step_modules_with<B, U, E>(
     modules: &mut [LocalModule<B, U>],
     optimizers: &mut [ModuleOptimizer<B, U>],
     images: Tensor<B, 4>,
+    pixels: Option<Tensor<B, 4>>,
     targets: Tensor<B, 1, Int>,
     lr: f64,
     mut reduce: impl FnMut(&LocalModule<B, U>, GradientsParams) -> Result<GradientsParams, E>,
@@ -171,7 +175,7 @@ where
     let mut measured = Vec::with_capacity(modules.len());
     let mut x = images;
     for (module, optimizer) in modules.iter_mut().zip(optimizers) {
-        let (h, logits, loss) = module.forward_loss(x, targets.clone());
+        let (h, logits, loss) = module.forward_loss(x, targets.clone(), pixels.clone());
         measured.push(Measured {
             loss: loss.clone().inner(),
             correct: correct(logits.inner(), inner_targets.clone()),

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use auglocal_aux::Plan;
-use auglocal_data::Loader;
+use auglocal_data::{Loader, Normalize};
 use auglocal_kernels::{FastOps, FastOpsAutodiff};
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::Unit;
@@ -18,7 +18,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::TrainError;
 use crate::execution::{self, Batch, Strategy, Timing};
-use crate::local::LocalNetwork;
+use crate::local::{LocalModule, LocalNetwork};
 use crate::progress::Progress;
 use crate::step::{
     LastThread, ModuleOptimizer, OptimizerRecord, StepStats, TrainUnit, correct, read_back,
@@ -49,6 +49,8 @@ pub struct Trainer<
     pub(crate) network: LocalNetwork<B, U>,
     pub(crate) optimizers: Vec<ModuleOptimizer<B, U>>,
     input_shape: Option<[usize; 3]>,
+    /// How the batches' images were normalised: InfoPro's decoders reconstruct their pixels.
+    image_normalization: Normalize,
     /// Where the modules were last stepped: BatchNorm's running statistics keep each
     /// thread's last update aside until that thread's next one ([`settle_running_stats`]).
     last_thread: LastThread,
@@ -88,7 +90,18 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             network,
             optimizers,
             input_shape: None,
+            image_normalization: Normalize::UNIT,
             last_thread: LastThread::Settled,
+        }
+    }
+
+    /// How the batches' images were normalised ([`Normalize::UNIT`] unless set): an
+    /// objective that reconstructs the images (InfoPro's) is given `images * std + mean`, the
+    /// pixels in [0, 1]. [`Run`](crate::Run) sets the data pipeline's.
+    pub fn with_image_normalization(self, normalize: Normalize) -> Self {
+        Self {
+            image_normalization: normalize,
+            ..self
         }
     }
 
@@ -207,11 +220,18 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
             check_shape(expected, &images)?;
             Ok((images, targets))
         });
+        let pixels = self
+            .network
+            .modules
+            .iter()
+            .any(LocalModule::needs_pixels)
+            .then_some(self.image_normalization);
         execution::run(
             strategy,
             &mut self.network.modules,
             &mut self.optimizers,
             batches,
+            pixels,
             lr,
             on_step,
         )

@@ -76,7 +76,7 @@ fn replicas_fed_identical_shards_train_as_one_trainer_bit_for_bit() {
     let _deadline = deadline("identical shards", DEADLINE);
     let _seed = seeded();
     let shards = batches(3, 4);
-    for (rule, k) in [(Rule::AugLocal, 6), (Rule::Bp, 1)] {
+    for (rule, k) in [(Rule::AugLocal, 6), (Rule::Bp, 1), (Rule::InfoPro, 4)] {
         let plan = plan(rule, k);
         let mut one = fresh(&plan, 0.9, 5e-4);
         let expected: Vec<StepStats> = shards

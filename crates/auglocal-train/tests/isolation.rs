@@ -62,15 +62,21 @@ fn each_local_loss_reaches_only_its_own_module() {
     let _guard = common::seeded();
     // AugLocal with d = 2: K - d modules.
     assert_isolated(Rule::AugLocal, 8, 6);
-    // PredSim's similarity branch and prediction head: K modules.
+    // PredSim's similarity branch and prediction head, InfoPro's decoder and classifier: K
+    // modules.
     assert_isolated(Rule::PredSim, 6, 6);
+    assert_isolated(Rule::InfoPro, 6, 6);
 }
 
 #[test]
 fn without_the_detach_earlier_modules_would_receive_gradients() {
     let _guard = common::seeded();
     let data = batches(1, 8);
-    for (rule, k, from) in [(Rule::AugLocal, 8, None), (Rule::PredSim, 6, Some(3))] {
+    for (rule, k, from) in [
+        (Rule::AugLocal, 8, None),
+        (Rule::PredSim, 6, Some(3)),
+        (Rule::InfoPro, 6, Some(3)),
+    ] {
         let plan = plan(rule, k);
         let network = LocalNetwork::<B>::init(&plan, &Default::default());
         // The last module's loss, or that of module `from` (with the modules before it).

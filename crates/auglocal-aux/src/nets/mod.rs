@@ -1,6 +1,7 @@
 //! Burn aux nets built from an [`AuxPlan`](crate::AuxPlan).
 
 mod dgl;
+pub mod infopro;
 mod mlp;
 pub mod predsim;
 
@@ -11,6 +12,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 pub use dgl::{ConvBn, DGL_CONV_LAYERS, DGL_MLP_LAYERS, DglHead, DglHeadConfig, LinearBn};
+pub use infopro::{InfoProHead, InfoProHeadConfig};
 pub use mlp::{MlpHead, MlpHeadConfig};
 pub use predsim::{PredSimHead, PredSimHeadConfig};
 
@@ -31,6 +33,8 @@ pub enum AuxHead<B: Backend> {
     Mlp(MlpHead<B>),
     /// PredSim's prediction head and similarity branch.
     PredSim(PredSimHead<B>),
+    /// InfoPro's classifier and decoder.
+    InfoPro(InfoProHead<B>),
 }
 
 /// An auxiliary network: freshly initialised units (AugLocal's blocks of the network's own
@@ -53,6 +57,7 @@ impl AuxPlan {
                 AuxHeadPlan::Dgl(c) => AuxHead::Dgl(c.init(device)),
                 AuxHeadPlan::Mlp(c) => AuxHead::Mlp(c.init(device)),
                 AuxHeadPlan::PredSim(c) => AuxHead::PredSim(c.init(device)),
+                AuxHeadPlan::InfoPro(c) => AuxHead::InfoPro(c.init(device)),
             },
         })
     }
@@ -84,23 +89,42 @@ impl<B: FastOps> AuxNet<B> {
             AuxHead::Dgl(h) => h.forward(x),
             AuxHead::Mlp(h) => h.forward(x),
             AuxHead::PredSim(h) => h.forward(x),
+            AuxHead::InfoPro(h) => h.forward(x),
         }
     }
 
+    /// Whether its objective needs the batch's images ([`AuxNet::local_loss`]'s `pixels`):
+    /// InfoPro's decoder reconstructs them.
+    pub fn needs_pixels(&self) -> bool {
+        matches!(self.head, AuxHead::InfoPro(_))
+    }
+
     /// The local loss of the module this aux net trains, and the aux net's logits: the
-    /// cross-entropy of the logits, or PredSim's weighted similarity + prediction loss.
+    /// cross-entropy of the logits, PredSim's weighted similarity + prediction loss, or
+    /// InfoPro's weighted reconstruction + classification loss.
     ///
     /// # Shapes
-    /// - h: the output of the isolation point; targets: `[batch]`
+    /// - h: the output of the isolation point; targets: `[batch]`; pixels: the batch's input
+    ///   images in [0, 1] (`[batch, C, H, W]`), which InfoPro reconstructs
     /// - returns logits `[batch, num_classes]` and the loss `[1]`
+    ///
+    /// # Panics
+    /// If the objective needs the images ([`AuxNet::needs_pixels`]) and `pixels` is `None`.
     pub fn local_loss(
         &self,
         h: Tensor<B, 4>,
         targets: Tensor<B, 1, Int>,
+        pixels: Option<Tensor<B, 4>>,
     ) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let x = self.blocks_forward(h);
         match &self.head {
             AuxHead::PredSim(head) => head.local_loss(x, targets),
+            AuxHead::InfoPro(head) => {
+                let pixels = pixels.expect(
+                    "InfoPro's objective reconstructs the batch's images: pass them as pixels",
+                );
+                head.local_loss(x, targets, pixels)
+            }
             _ => {
                 let logits = self.head_forward(x);
                 (logits.clone(), cross_entropy(logits, targets))
@@ -235,12 +259,100 @@ mod tests {
             &device,
         );
         let targets = Tensor::<B, 1, Int>::from_ints([0, 3, 3, 9, 1, 0], &device);
-        let (logits, loss) = net.local_loss(h.clone(), targets.clone());
+        let (logits, loss) = net.local_loss(h.clone(), targets.clone(), None);
         let sim = similarity_loss(head.similarity.forward(h.clone()), targets.clone(), 10);
         let pred = cross_entropy(net.forward(h), targets);
         let expected = 0.99 * sim.into_scalar() + 0.01 * pred.into_scalar();
         assert_eq!(logits.dims(), [6, 10]);
         assert!((loss.into_scalar() - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn infopro_aux_nets_match_their_plan_and_carry_the_interpolated_weights() {
+        use crate::{AuxHeadPlan, LossWeights, Objective};
+
+        check(Arch::ResNet32, 1.0, LocalConfig::new(Rule::InfoPro, 16));
+        check(Arch::ResNet20, 0.25, LocalConfig::new(Rule::InfoPro, 5));
+        let network = NetworkConfig::new(Arch::ResNet110).spec().expect("valid");
+        let plan = Plan::new(&network, &LocalConfig::new(Rule::InfoPro, 55)).expect("plan");
+        let objectives: Vec<Objective> = plan.aux_plans().map(|a| a.objective()).collect();
+        assert_eq!(objectives.len(), 54);
+        assert_eq!(
+            objectives[0],
+            Objective::InfoPro {
+                reconstruction: 5.0,
+                classification: 0.0
+            }
+        );
+        assert_eq!(
+            objectives[53],
+            Objective::InfoPro {
+                reconstruction: 0.5,
+                classification: 1.0
+            }
+        );
+        // Flags override the reference's weights; bad ones are refused.
+        let weights = LossWeights {
+            first: [1.0, 1.0],
+            last: [0.0, 2.0],
+        };
+        let config = LocalConfig::new(Rule::InfoPro, 3).with_infopro_weights(Some(weights));
+        let plan = Plan::new(&network, &config).expect("plan");
+        let heads: Vec<[f64; 2]> = plan
+            .aux_plans()
+            .map(|a| match &a.head {
+                AuxHeadPlan::InfoPro(h) => [h.reconstruction_weight, h.classification_weight],
+                other => panic!("an InfoPro head, not {other:?}"),
+            })
+            .collect();
+        assert_eq!(heads, vec![[1.0, 1.0], [0.0, 2.0]]);
+        let bad = LossWeights {
+            first: [-1.0, 1.0],
+            last: [0.0, 2.0],
+        };
+        let config = LocalConfig::new(Rule::InfoPro, 3).with_infopro_weights(Some(bad));
+        let err = Plan::new(&network, &config).expect_err("negative weight");
+        assert!(err.to_string().contains("-1,1,0,2"), "{err}");
+    }
+
+    #[test]
+    fn an_infopro_loss_weighs_reconstruction_and_classification() {
+        use crate::nets::infopro::binary_cross_entropy;
+        use crate::nets::{AuxHead, cross_entropy};
+        use burn::tensor::Int;
+
+        let network = NetworkConfig::new(Arch::ResNet20)
+            .with_width_multiplier(0.25)
+            .spec()
+            .expect("valid");
+        let plan = Plan::new(&network, &LocalConfig::new(Rule::InfoPro, 4)).expect("plan");
+        let device = Default::default();
+        let net = &plan.init_aux_nets::<B>(&device)[1];
+        let AuxHead::InfoPro(head) = &net.head else {
+            panic!("an InfoPro head")
+        };
+        assert!(net.needs_pixels());
+        let unit = network.units[1];
+        let h = Tensor::<B, 4>::random(
+            [4, unit.out_width, unit.out_size, unit.out_size],
+            Distribution::Default,
+            &device,
+        );
+        let pixels = Tensor::<B, 4>::random([4, 3, 32, 32], Distribution::Default, &device);
+        let targets = Tensor::<B, 1, Int>::from_ints([0, 3, 3, 9], &device);
+        let (logits, loss) = net.local_loss(h.clone(), targets.clone(), Some(pixels.clone()));
+        let reconstruction = binary_cross_entropy(head.reconstruct(h.clone()), pixels);
+        let classification = cross_entropy(net.forward(h), targets);
+        // Module 1 of 3 isolation points: half way from (5, 0.05) to (0.2, 0.5).
+        let (r, c) = (head.reconstruction_weight, head.classification_weight);
+        assert!(
+            (r - 2.6).abs() < 1e-12 && (c - 0.275).abs() < 1e-12,
+            "{r} {c}"
+        );
+        let expected =
+            r as f32 * reconstruction.into_scalar() + c as f32 * classification.into_scalar();
+        assert_eq!(logits.dims(), [4, 10]);
+        assert!((loss.into_scalar() - expected).abs() < 1e-4);
     }
 
     #[test]
