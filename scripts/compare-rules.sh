@@ -29,6 +29,8 @@ results=${results:-results}
 bin=${AUGLOCAL_BIN:+$(realpath -m "$AUGLOCAL_BIN")}
 bin=${bin:-$root/target/release/auglocal}
 cd "$root"
+# The commit, described before this script writes its results into the tree.
+commit=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
 case $arch in
   resnet32) k=16 depth=2 ;;
   resnet110) k=55 depth=3 ;;
@@ -71,7 +73,7 @@ table=$("$bin" compare "${dirs[@]}" --overwrite --json "$results/$name.json" \
   echo "# $arch on Fashion-MNIST: backprop against local learning"
   echo
   echo "Made by \`scripts/compare-rules.sh\` (AUGLOCAL_ARCH=$arch, AUGLOCAL_BUDGETS=\"$budgets\")"
-  echo "on $(date -u +%Y-%m-%d) (commit $(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)),"
+  echo "on $(date -u +%Y-%m-%d) (commit $commit),"
   echo "$(nproc) CPU cores, Burn's CPU backend, one run after another."
   echo
   echo "- Data: real Fashion-MNIST, the first N training images (N per row), ${AUGLOCAL_TEST_LIMIT:-all 10,000} test"
