@@ -126,6 +126,11 @@ pub struct Given {
 /// What a rule ignores of the local-learning flags given: bp trains one module and uses none
 /// of them; only auglocal has an aux depth, and only infopro loss weights.
 pub fn ignored_flags(rule: Rule, given: Given) -> Option<String> {
+    // `"--a, --b ignored: why"` for the flags of `flags` that were given, if any.
+    let note = |flags: &[(&str, bool)], why: &str| {
+        let ignored: Vec<&str> = flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        (!ignored.is_empty()).then(|| format!("{} ignored: {why}", ignored.join(", ")))
+    };
     if rule == Rule::Bp {
         let flags = [
             ("--k", given.k),
@@ -133,24 +138,12 @@ pub fn ignored_flags(rule: Rule, given: Given) -> Option<String> {
             ("--pyramid", given.pyramid),
             ("--infopro-weights", given.infopro_weights),
         ];
-        let ignored: Vec<&str> = flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
-        return (!ignored.is_empty()).then(|| {
-            format!(
-                "{} ignored: bp trains the whole network as one module",
-                ignored.join(", ")
-            )
-        });
+        return note(&flags, "bp trains the whole network as one module");
     }
     let mut notes = Vec::new();
     if rule != Rule::AugLocal {
         let flags = [("--depth", given.depth), ("--pyramid", given.pyramid)];
-        let ignored: Vec<&str> = flags.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
-        if !ignored.is_empty() {
-            notes.push(format!(
-                "{} ignored: only auglocal's aux nets have a depth",
-                ignored.join(", ")
-            ));
-        }
+        notes.extend(note(&flags, "only auglocal's aux nets have a depth"));
     }
     if rule != Rule::InfoPro && given.infopro_weights {
         notes.push("--infopro-weights ignored: only infopro weighs its losses".to_string());

@@ -236,28 +236,36 @@ mod tests {
         );
     }
 
+    /// The aux net of the second isolation point of `rule` on a quarter-width ResNet-20 cut
+    /// into 4 modules, and a random batch of `batch` maps of that point's output.
+    fn second_aux_net(rule: Rule, batch: usize) -> (crate::AuxNet<B>, Tensor<B, 4>) {
+        let network = NetworkConfig::new(Arch::ResNet20)
+            .with_width_multiplier(0.25)
+            .spec()
+            .expect("valid");
+        let plan = Plan::new(&network, &LocalConfig::new(rule, 4)).expect("plan");
+        let device = Default::default();
+        let net = plan.init_aux_nets::<B>(&device).swap_remove(1);
+        let unit = network.units[1];
+        let h = Tensor::<B, 4>::random(
+            [batch, unit.out_width, unit.out_size, unit.out_size],
+            Distribution::Default,
+            &device,
+        );
+        (net, h)
+    }
+
     #[test]
     fn a_predsim_loss_weighs_similarity_and_prediction() {
         use crate::nets::predsim::similarity_loss;
         use crate::nets::{AuxHead, cross_entropy};
         use burn::tensor::Int;
 
-        let network = NetworkConfig::new(Arch::ResNet20)
-            .with_width_multiplier(0.25)
-            .spec()
-            .expect("valid");
-        let plan = Plan::new(&network, &LocalConfig::new(Rule::PredSim, 4)).expect("plan");
-        let device = Default::default();
-        let net = &plan.init_aux_nets::<B>(&device)[1];
+        let (net, h) = second_aux_net(Rule::PredSim, 6);
         let AuxHead::PredSim(head) = &net.head else {
             panic!("a PredSim head")
         };
-        let unit = network.units[1];
-        let h = Tensor::<B, 4>::random(
-            [6, unit.out_width, unit.out_size, unit.out_size],
-            Distribution::Default,
-            &device,
-        );
+        let device = h.device();
         let targets = Tensor::<B, 1, Int>::from_ints([0, 3, 3, 9, 1, 0], &device);
         let (logits, loss) = net.local_loss(h.clone(), targets.clone(), None);
         let sim = similarity_loss(head.similarity.forward(h.clone()), targets.clone(), 10);
@@ -321,23 +329,12 @@ mod tests {
         use crate::nets::{AuxHead, cross_entropy};
         use burn::tensor::Int;
 
-        let network = NetworkConfig::new(Arch::ResNet20)
-            .with_width_multiplier(0.25)
-            .spec()
-            .expect("valid");
-        let plan = Plan::new(&network, &LocalConfig::new(Rule::InfoPro, 4)).expect("plan");
-        let device = Default::default();
-        let net = &plan.init_aux_nets::<B>(&device)[1];
+        let (net, h) = second_aux_net(Rule::InfoPro, 4);
         let AuxHead::InfoPro(head) = &net.head else {
             panic!("an InfoPro head")
         };
         assert!(net.needs_pixels());
-        let unit = network.units[1];
-        let h = Tensor::<B, 4>::random(
-            [4, unit.out_width, unit.out_size, unit.out_size],
-            Distribution::Default,
-            &device,
-        );
+        let device = h.device();
         let pixels = Tensor::<B, 4>::random([4, 3, 32, 32], Distribution::Default, &device);
         let targets = Tensor::<B, 1, Int>::from_ints([0, 3, 3, 9], &device);
         let (logits, loss) = net.local_loss(h.clone(), targets.clone(), Some(pixels.clone()));
