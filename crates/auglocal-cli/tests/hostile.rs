@@ -518,8 +518,9 @@ fn a_run_that_cannot_be_written_whole_leaves_nothing_behind() {
     assert!(err.contains("cannot create the run directory"), "{err}");
     assert_eq!(err.matches("(os error").count(), 1, "{err}");
 
-    // A disk that fills while the run's first files are written (config.json fits, plan.json
-    // does not): the run is not half-made, so the same command succeeds once there is room.
+    // A disk that fills while the run's first files are written (plan.json fits, config.json,
+    // written last, does not): the run is not half-made, so the same command succeeds once
+    // there is room.
     let Some((stdout, stderr)) = on_small_disk("full-disk-start", "8k", |disk| {
         format!(
             "{b} train --arch resnet20 --width 0.25 --rule auglocal --k 6 --dataset synthetic \
@@ -535,7 +536,7 @@ fn a_run_that_cannot_be_written_whole_leaves_nothing_behind() {
     };
     assert!(stdout.contains("train-status=1"), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("No space left on device") && stderr.contains("run/plan."),
+        stderr.contains("No space left on device") && stderr.contains("run/config."),
         "{stderr}"
     );
     assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");

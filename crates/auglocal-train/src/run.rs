@@ -30,7 +30,7 @@ use crate::metrics::EpochMetrics;
 use crate::nodes::{Nodes, check_agree, fingerprint};
 use crate::progress::Progress;
 use crate::reopen::Opened;
-use crate::rundir::{self, CONFIG, METRICS, PLAN, RunLock};
+use crate::rundir::{self, CONFIG, PLAN, RunLock};
 use crate::trainer::{Evaluation, Trainer, evaluate, sgd_config};
 use crate::{TrainConfig, TrainError, footprint};
 
@@ -158,15 +158,17 @@ impl<B: FastOpsAutodiff> Run<B> {
         };
         // Checked again under the lock: another process may have started a run meanwhile.
         refuse_existing()?;
-        if overwrite {
-            rundir::remove_run(dir)?;
+        // A run exists whole or not at all: what a killed creation left is removed first, and
+        // what this one wrote before a failure (a full disk) is removed again, with the lock
+        // and the directory if this call made them.
+        let written = if overwrite {
+            rundir::remove_run(dir)
+        } else {
+            rundir::remove_unfinished(dir)
         }
-        // A run exists whole or not at all: files written before a failure (a full disk) are
-        // removed again, and so are the lock and the directory if this call made them.
-        if let Err(e) = write_new_run(dir, &built) {
-            for name in [CONFIG, PLAN, METRICS] {
-                let _ = fs::remove_file(dir.join(name));
-            }
+        .and_then(|()| write_new_run(dir, &built));
+        if let Err(e) = written {
+            let _ = rundir::remove_unfinished(dir);
             drop(lock);
             let _ = fs::remove_file(dir.join(rundir::LOCK));
             if created {
@@ -246,6 +248,8 @@ impl<B: FastOpsAutodiff> Run<B> {
             return Self::assemble(dir, device, opened.built, opened.history, None, nodes);
         }
         rundir::write_metrics(dir, &opened.history)?;
+        // A creation killed after its config.json left its marker behind; the run is whole.
+        rundir::finish_creation(dir)?;
         // The plan was checked to be the recorded one; this writes it in today's layout.
         let plan =
             serde_json::to_vec_pretty(&opened.built.plan).map_err(|source| TrainError::Json {
@@ -550,7 +554,8 @@ pub(crate) fn test_loader<B: FastOpsAutodiff>(
     )?)
 }
 
-/// Writes a new run's `config.json`, `plan.json` and empty `metrics.jsonl`.
+/// Writes a new run's `config.json`, `plan.json` and empty `metrics.jsonl`, whole or not at
+/// all (see [`rundir`]).
 fn write_new_run<B: AutodiffBackend>(dir: &Path, built: &Built<B>) -> Result<(), TrainError> {
     let json = |value: serde_json::Result<Vec<u8>>, name: &str| {
         value.map_err(|source| TrainError::Json {
@@ -558,15 +563,11 @@ fn write_new_run<B: AutodiffBackend>(dir: &Path, built: &Built<B>) -> Result<(),
             source,
         })
     };
-    write_atomic(
-        &dir.join(CONFIG),
+    rundir::write_new(
+        dir,
         &json(serde_json::to_vec_pretty(&built.config), CONFIG)?,
-    )?;
-    write_atomic(
-        &dir.join(PLAN),
         &json(serde_json::to_vec_pretty(&built.plan), PLAN)?,
-    )?;
-    write_atomic(&dir.join(METRICS), b"")
+    )
 }
 
 /// Whether this process writes the run directory: node 0, or a process on its own.

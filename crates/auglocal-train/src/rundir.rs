@@ -6,7 +6,13 @@
 //! RUN/metrics.jsonl    one line per completed epoch (appended after its checkpoint)
 //! RUN/checkpoints/     see `checkpoint`
 //! RUN/lock             held by the process that trains the run
+//! RUN/creating         present only while the run is being created
 //! ```
+//!
+//! A run exists whole or not at all. Its creation writes `creating`, then `plan.json`, the
+//! empty `metrics.jsonl` and, last, `config.json`, and then removes `creating`. A directory
+//! with `creating` but no `config.json` is what an interrupted creation left (a process killed
+//! mid-way): it holds no run, and the next creation removes those files.
 
 use std::fs;
 use std::io::Write;
@@ -28,28 +34,78 @@ pub const PLAN: &str = "plan.json";
 pub const METRICS: &str = "metrics.jsonl";
 /// The lock file held by the process that trains the run.
 pub const LOCK: &str = "lock";
+/// The marker of a run being created (see the module's documentation).
+pub const CREATING: &str = "creating";
+
+fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Whether `dir` holds what an interrupted creation left, and no run.
+pub fn is_unfinished(dir: &Path) -> bool {
+    exists(&dir.join(CREATING)) && !exists(&dir.join(CONFIG)) && !exists(&dir.join(CHECKPOINTS))
+}
 
 /// The entries of `dir` that belong to a run (config, plan, metrics, checkpoints): empty if
-/// `dir` holds no run (the lock file alone is not a run).
+/// `dir` holds no run (the lock file alone is not a run, nor what an interrupted creation
+/// left).
 pub fn run_entries(dir: &Path) -> Vec<&'static str> {
+    if is_unfinished(dir) {
+        return Vec::new();
+    }
     [CONFIG, PLAN, METRICS, CHECKPOINTS]
         .into_iter()
-        .filter(|name| fs::symlink_metadata(dir.join(name)).is_ok())
+        .filter(|name| exists(&dir.join(name)))
         .collect()
+}
+
+fn remove(path: &Path) -> Result<(), TrainError> {
+    let result = if path.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(TrainError::io(path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Removes the entries of a run from `dir` (for `--overwrite`), leaving other files alone.
 pub(crate) fn remove_run(dir: &Path) -> Result<(), TrainError> {
     for name in run_entries(dir) {
-        let path = dir.join(name);
-        let result = if path.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        result.map_err(|e| TrainError::io(&path, e))?;
+        remove(&dir.join(name))?;
     }
-    Ok(())
+    remove_unfinished(dir)
+}
+
+/// Removes what an interrupted creation left in `dir`, if it holds that and no run: the
+/// files a creation writes, their temporary files, and the marker last.
+pub(crate) fn remove_unfinished(dir: &Path) -> Result<(), TrainError> {
+    if !is_unfinished(dir) {
+        return Ok(());
+    }
+    for name in [PLAN, METRICS, CONFIG] {
+        remove(&dir.join(name))?;
+        remove(&dir.join(name).with_extension("tmp"))?;
+    }
+    remove(&dir.join(CREATING))
+}
+
+/// Writes a new run's files in `dir` (which holds no run) in the order that keeps a run whole
+/// or absent: `creating`, `plan.json`, `metrics.jsonl`, `config.json`, then `creating` is
+/// removed. `config` and `plan` are the JSON texts.
+pub(crate) fn write_new(dir: &Path, config: &[u8], plan: &[u8]) -> Result<(), TrainError> {
+    write_atomic(&dir.join(CREATING), b"")?;
+    write_atomic(&dir.join(PLAN), plan)?;
+    write_atomic(&dir.join(METRICS), b"")?;
+    write_atomic(&dir.join(CONFIG), config)?;
+    finish_creation(dir)
+}
+
+/// Removes the marker of a creation from a run whose `config.json` is written.
+pub(crate) fn finish_creation(dir: &Path) -> Result<(), TrainError> {
+    remove(&dir.join(CREATING))
 }
 
 /// The lock of a run directory: while it is held, no other auglocal process trains, resumes
@@ -100,13 +156,17 @@ impl RunLock {
 fn read_json<T: DeserializeOwned>(dir: &Path, name: &str, limit: u64) -> Result<T, TrainError> {
     let path = dir.join(name);
     let missing = || {
-        TrainError::refused(
-            &path,
+        let why = if is_unfinished(dir) {
+            "missing: the creation of this run was interrupted before it finished, and \
+             nothing was trained; start the run again"
+                .to_string()
+        } else {
             format!(
                 "missing; is {} a run directory (written by `auglocal train`)?",
                 dir.display()
-            ),
-        )
+            )
+        };
+        TrainError::refused(&path, why)
     };
     let bytes = match read_bounded(&path, limit, &format!("a run's {name}")) {
         Ok(Some(bytes)) => bytes,

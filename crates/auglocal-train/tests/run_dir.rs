@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use auglocal_train::checkpoint::FileDigest;
 use auglocal_train::progress::Silent;
 use auglocal_train::{Run, TrainConfig, TrainError, evaluate_run, read_metrics};
 use common::B;
@@ -84,7 +85,7 @@ type Damage<'a> = &'a dyn Fn(&Path);
 #[test]
 fn resume_refuses_a_run_whose_checkpoint_does_not_load_and_changes_nothing() {
     let _guard = common::seeded();
-    let cases: [(&str, Damage, &str); 7] = [
+    let cases: [(&str, Damage, &str); 8] = [
         (
             "unreadable-state",
             &|d| fs::write(ckpt(d).join("state.json"), "{ not json").expect("w"),
@@ -127,6 +128,24 @@ fn resume_refuses_a_run_whose_checkpoint_does_not_load_and_changes_nothing() {
             "network.mpk: corrupt",
         ),
         (
+            // Damaged, with a state.json that records the damaged bytes: the decoder itself
+            // refuses, in auglocal's words rather than Burn's advice about old records.
+            "truncated-weights-matching-digest",
+            &|d| {
+                let path = ckpt(d).join("network.mpk");
+                let mut bytes = fs::read(&path).expect("r");
+                bytes.truncate(bytes.len() / 2);
+                fs::write(&path, &bytes).expect("w");
+                let state_path = ckpt(d).join("state.json");
+                let mut state: serde_json::Value =
+                    serde_json::from_slice(&fs::read(&state_path).expect("r")).expect("json");
+                state["files"]["network.mpk"] =
+                    serde_json::to_value(FileDigest::of(&bytes)).expect("digest");
+                fs::write(state_path, serde_json::to_vec_pretty(&state).expect("json")).expect("w");
+            },
+            "network.mpk: not a record of this network: its bytes do not decode",
+        ),
+        (
             "latest-is-a-path",
             &|d| {
                 fs::write(
@@ -146,7 +165,8 @@ fn resume_refuses_a_run_whose_checkpoint_does_not_load_and_changes_nothing() {
     for (name, damage, expected) in cases {
         let dir = one_epoch(name);
         damage(&dir);
-        assert_refused(&dir, expected);
+        let err = assert_refused(&dir, expected);
+        assert!(!err.to_string().contains("backward-compat"), "{err}");
         fs::remove_dir_all(dir).expect("clean up");
     }
 }
@@ -285,6 +305,77 @@ fn a_directory_holding_any_part_of_a_run_is_never_overwritten_without_asking() {
         drop(run);
         fs::remove_dir_all(dir).expect("clean up");
     }
+}
+
+#[test]
+fn a_creation_killed_midway_leaves_no_run_and_the_same_command_starts_it() {
+    let _guard = common::seeded();
+    // The files of a whole run, for the states a kill -9 leaves at each point of a creation.
+    let whole = fresh("whole");
+    drop(Run::<B>::create(config(), &whole, &Default::default()).expect("run"));
+    let config_json = fs::read(whole.join("config.json")).expect("config");
+    let plan_json = fs::read(whole.join("plan.json")).expect("plan");
+    let half = |bytes: &[u8]| bytes[..bytes.len() / 2].to_vec();
+    let states: [&[(&str, Vec<u8>)]; 5] = [
+        &[("creating", vec![])],
+        &[("creating", vec![]), ("plan.tmp", half(&plan_json))],
+        &[("creating", vec![]), ("plan.json", plan_json.clone())],
+        &[
+            ("creating", vec![]),
+            ("plan.json", plan_json.clone()),
+            ("metrics.jsonl", vec![]),
+        ],
+        &[
+            ("creating", vec![]),
+            ("plan.json", plan_json.clone()),
+            ("metrics.jsonl", vec![]),
+            ("config.tmp", half(&config_json)),
+        ],
+    ];
+    for (i, files) in states.into_iter().enumerate() {
+        let dir = fresh(&format!("killed-{i}"));
+        fs::create_dir_all(&dir).expect("dir");
+        for (name, bytes) in files
+            .iter()
+            .chain(&[("lock", vec![]), ("notes.txt", vec![1])])
+        {
+            fs::write(dir.join(name), bytes).expect("write");
+        }
+        let err = assert_refused(&dir, "interrupted");
+        assert!(err.to_string().contains("start the run again"), "{err}");
+        drop(Run::<B>::create(config(), &dir, &Default::default()).expect("starts again"));
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "config.json",
+                "lock",
+                "metrics.jsonl",
+                "notes.txt",
+                "plan.json"
+            ],
+            "state {i}"
+        );
+        assert_eq!(fs::read(dir.join("plan.json")).expect("plan"), plan_json);
+        assert_eq!(
+            fs::read(dir.join("config.json")).expect("config"),
+            config_json
+        );
+        fs::remove_dir_all(dir).expect("clean up");
+    }
+    // Killed after config.json, before the marker went: the run is whole, and resumes.
+    fs::write(whole.join("creating"), "").expect("marker");
+    let err = Run::<B>::create(config(), &whole, &Default::default())
+        .err()
+        .expect("a whole run is never started over");
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    drop(Run::<B>::resume(&whole, &Default::default()).expect("resumes"));
+    assert!(!whole.join("creating").exists());
+    fs::remove_dir_all(whole).expect("clean up");
 }
 
 #[test]

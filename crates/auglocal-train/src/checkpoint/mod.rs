@@ -59,7 +59,8 @@ pub struct FileDigest {
 }
 
 impl FileDigest {
-    pub(crate) fn of(bytes: &[u8]) -> Self {
+    /// The size and MD5 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
         let md5 = Md5::digest(bytes)
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use auglocal_kernels::FastOpsAutodiff;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::record::Recorder;
+use burn::record::{Recorder, RecorderError};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
@@ -112,6 +112,17 @@ fn read_checked(dir: &Path, name: &str, state: &CheckpointState) -> Result<Vec<u
     Ok(bytes)
 }
 
+/// Why Burn could not decode a record, in one line: Burn's own text names its error variant
+/// and may append advice about its `record-backward-compat` feature, which concerns records
+/// of Burn 0.14 and is no help to someone whose checkpoint is damaged.
+fn decode_failure(e: &RecorderError) -> String {
+    let (RecorderError::FileNotFound(text)
+    | RecorderError::DeserializeError(text)
+    | RecorderError::Unknown(text)) = e;
+    let first = text.lines().next().unwrap_or_default().trim();
+    format!("its bytes do not decode ({first}); the checkpoint is damaged or of another run")
+}
+
 /// Shapes of every tensor of a module (parameters and running statistics), in visit order.
 struct Shapes(Vec<Vec<usize>>);
 
@@ -149,8 +160,12 @@ pub fn read<B: FastOpsAutodiff>(
     let recorder = BytesRecorder::new();
     let network_path = dir.join(NETWORK);
     let bytes = read_checked(dir, NETWORK, &state)?;
-    let not_ours =
-        |e| TrainError::refused(&network_path, format!("not a record of this network: {e}"));
+    let not_ours = |e: RecorderError| {
+        TrainError::refused(
+            &network_path,
+            format!("not a record of this network: {}", decode_failure(&e)),
+        )
+    };
     // Formats 1 and 2 were written before network families, in the older nesting; a
     // checkpoint of those formats whose record has today's nesting loads as it is.
     let record = match Recorder::<B>::load(&recorder, bytes.clone(), device) {
@@ -187,7 +202,10 @@ pub fn read<B: FastOpsAutodiff>(
         .map_err(|e| {
             TrainError::refused(
                 &optimizers_path,
-                format!("not the optimiser states of this run: {e}"),
+                format!(
+                    "not the optimiser states of this run: {}",
+                    decode_failure(&e)
+                ),
             )
         })?;
     if optimizers.len() != modules {
