@@ -50,6 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shape = data.image_shape;
     let widths = [shape.channels, 16, 32, 32, 64, 64];
     let strides = [1, 2, 1, 2, 1];
+    // Seed before drawing your units' weights, so that the seed repeats the whole run;
+    // `from_units` seeds again (with the same seed) before it draws the aux nets.
+    const SEED: u64 = 0;
+    B::seed(&device, SEED);
     let units: Vec<ConvUnit<B>> = (widths.windows(2).zip(strides))
         .map(|(w, s)| ConvUnit::new([w[0], w[1], s], &device))
         .collect();
@@ -57,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let network = CustomNetworkConfig::new([shape.channels, shape.height, shape.width], 10)
         .spec(&units, &device)?;
     let plan = Plan::new(&network, &LocalConfig::new(Rule::AugLocal, 4).with_depth(2))?;
-    let mut trainer = Trainer::from_units(units, &plan, &sgd_config(0.9, 5e-4), 0, &device)?;
+    let mut trainer = Trainer::from_units(units, &plan, &sgd_config(0.9, 5e-4), SEED, &device)?;
     let train = Loader::<B>::new(
         Arc::clone(&data.train),
         data.train_pipeline.clone(),

@@ -7,8 +7,8 @@
 //! with aux depth falling linearly for deeper modules.
 //!
 //! This crate re-exports the workspace's crates:
-//! - [`model`]: networks as ordered lists of units (CIFAR ResNet-20/32/44/56/110) and their
-//!   Burn modules;
+//! - [`model`]: networks as ordered lists of units (CIFAR ResNet-20..110, ImageNet
+//!   ResNet-18..152, VGG-11..19, or Burn modules of your own) and their Burn modules;
 //! - [`aux`]: the pure AugLocal planner (partition, depth schedule, unit selection, costs) and
 //!   the aux nets built from a plan;
 //! - [`data`]: readers for the official data files, the reference's augmentations, and an
@@ -34,4 +34,6 @@ pub use auglocal_data as data;
 pub use auglocal_kernels as kernels;
 pub use auglocal_model as model;
 pub use auglocal_train as train;
+/// The Burn that auglocal is built with (0.21.0). Use it rather than a `burn` dependency of
+/// your own; `use auglocal::burn;` puts it in scope for `#[derive(Module)]`.
 pub use burn;

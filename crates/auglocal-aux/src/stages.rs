@@ -44,7 +44,7 @@ pub struct StagePlan {
 /// work and memory traffic (im2col and col2im, BatchNorm, ReLU, residual adds, forward and
 /// backward) that the multiply-adds miss. Calibrated on this project's CPU kernels: with
 /// multiply-adds alone, AugLocal ResNet-32's two stages measured 100% and 61% busy; with 400,
-/// 93% and 81% against 100% and 84% predicted (README, "Pipelined training").
+/// 93% and 81% against 100% and 84% predicted (docs/scaling.md, "Pipelined training").
 pub const MACS_PER_ACTIVATION: u64 = 400;
 
 /// Each module's cost: its backbone's and its aux net's forward multiply-adds, plus

@@ -11,8 +11,10 @@ use clap::Args;
 /// The primary network.
 #[derive(Args, Debug, Clone)]
 pub struct NetworkArgs {
-    /// The primary network: a CIFAR ResNet (resnet20, resnet32, resnet44, resnet56,
-    /// resnet110), seen as an ordered list of units: the stem and each residual BasicBlock.
+    /// The primary network, seen as an ordered list of units (the stem, each residual block
+    /// or VGG stage): a CIFAR ResNet (resnet20, resnet32, resnet44, resnet56, resnet110), an
+    /// ImageNet ResNet (resnet18, resnet34, resnet50, resnet101, resnet152) or a VGG with
+    /// BatchNorm (vgg11, vgg13, vgg16, vgg19); `auglocal plan --arch X` shows its units.
     #[arg(long, default_value = "resnet32")]
     pub arch: Arch,
 

@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand};
 /// Supervised local learning for deep image classifiers (AugLocal, ICLR 2024), on Burn.
 ///
 /// The primary network is cut into gradient-isolated modules, each trained by its own small
-/// auxiliary network on a local cross-entropy loss; activations are detached between modules,
+/// auxiliary network on a local loss; activations are detached between modules,
 /// so a module's graph is freed as soon as its own backward pass is done.
 #[derive(Parser, Debug)]
 #[command(name = "auglocal", version, about, long_about)]

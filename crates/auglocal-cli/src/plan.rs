@@ -25,7 +25,7 @@ pub struct PlanArgs {
 
     /// Print the plan as JSON instead of a table: the network's units, the configuration, each
     /// module with its units and aux net (depth, selected units, blocks, head, params, MACs),
-    /// and the totals. The README documents every field.
+    /// and the totals. docs/cli.md documents every field.
     #[arg(long)]
     json: bool,
 }

@@ -140,7 +140,7 @@ pub struct TrainArgs {
     pipeline: Option<usize>,
     /// Data-parallel training: N replicas of the network, each on a thread (and device) of its
     /// own and a contiguous 1/N share of every batch (the batch stays --batch), gradients
-    /// averaged across them before each module's step (see the README, "Data-parallel
+    /// averaged across them before each module's step (see docs/scaling.md, "Data-parallel
     /// training") [default: one replica]. Not with --pipeline.
     #[arg(long, value_name = "N", conflicts_with = "pipeline")]
     data_parallel: Option<usize>,
@@ -149,8 +149,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Under mpirun: a node that waits longer than this in one collective call (for a node
-    /// that died, hangs or skipped it) ends the job with an error naming it (see the README,
-    /// "Several machines") [default: 60].
+    /// that died, hangs or skipped it) ends the job with an error naming it (see
+    /// docs/scaling.md, "Several machines") [default: 60].
     #[arg(long, value_name = "SECONDS")]
     node_timeout: Option<u64>,
 }

@@ -4,7 +4,7 @@
 //!
 //! [`Nodes`] is the inter-process level only, so that the trainer does not depend on one
 //! engine; the `mpi` feature implements it on MPI (`auglocal_train::mpi::MpiNodes`, launched
-//! by `mpirun`: README, "Several machines").
+//! by `mpirun`: docs/scaling.md, "Several machines").
 //!
 //! Every node must make the same calls in the same order with values of the same length; the
 //! trainer does, since every node reads the same batches (same data, seed and settings,

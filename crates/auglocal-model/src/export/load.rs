@@ -273,7 +273,11 @@ pub fn save<B: Backend, U: Module<B> + ModuleDisplay>(
              goes beside it as model.json)",
         ));
     }
-    let mut store = SafetensorsStore::from_bytes(None);
+    // One metadata entry: Burn's default three sit in a HashMap, whose order (and so the
+    // file's bytes) varies from one save to the next.
+    let mut store = SafetensorsStore::from_bytes(None)
+        .clear_metadata()
+        .metadata("producer", concat!("auglocal ", env!("CARGO_PKG_VERSION")));
     network
         .save_into(&mut store)
         .map_err(|e| weights_error(path, e.to_string()))?;
