@@ -1,6 +1,7 @@
 //! `auglocal bench`: speed and peak training memory of each rule, with ratios to backprop.
 //!
-//! Each rule is measured in a child process of its own (this binary with `--single`), so no
+//! Each rule is measured in a child process of its own (this binary with `--measure`, the
+//! settings of the measurement in the sections of a run's `config.json`), so no
 //! rule's allocations, allocator caches or RSS high-water mark can pollute another's. Every
 //! rule trains on the same batches: synthetic images of the network's size (32x32 for the
 //! CIFAR ResNets, 224x224 for the ImageNet families, or `--image-size`), identical across rules
@@ -13,23 +14,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use auglocal_aux::{LocalConfig, Plan, Rule, StagePlan};
+use auglocal_aux::{Plan, Rule, StagePlan};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal_kernels::ConvBackward;
 use auglocal_kernels::FastOpsAutodiff;
-use auglocal_model::{Arch, NetworkConfig};
-use auglocal_train::MAX_BATCH;
+use auglocal_model::Arch;
 use auglocal_train::data_parallel::DataParallel;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
 use auglocal_train::nodes::Nodes;
 use auglocal_train::pipeline::Pipeline;
 use auglocal_train::{Execution, StepStats, Strategy, TrainError, Trainer, sgd_config};
+use auglocal_train::{ExecutionSettings, LocalSettings, MAX_BATCH, NetworkSettings};
 use burn::data::dataloader::batcher::Batcher;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::args::Pyramid;
+use crate::args::{ModuleArgs, NetworkArgs};
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch};
 use crate::exit::usage;
 use crate::format::mib;
@@ -44,31 +45,16 @@ const MAX_WARMUP: usize = 1_000;
 /// Flags of `auglocal bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// The primary network.
-    #[arg(long, default_value = "resnet32")]
-    arch: Arch,
-    /// Width multiplier of the network.
-    #[arg(long, default_value_t = 1.0)]
-    width: f64,
-    /// Side of the synthetic square images [default: the network's, 32 for the CIFAR ResNets,
-    /// 224 for the ImageNet ResNets and VGG].
-    #[arg(long)]
-    image_size: Option<usize>,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Classes of the synthetic images and of the network's heads.
     #[arg(long, default_value_t = 10)]
     classes: usize,
     /// Rules to measure, comma-separated; ratios are taken to bp when it is among them.
     #[arg(long, default_value = "bp,greedy,auglocal", value_delimiter = ',')]
     rules: Vec<Rule>,
-    /// K, the number of local modules [default: the number of units].
-    #[arg(long, short = 'k')]
-    k: Option<usize>,
-    /// d, the aux depth (auglocal).
-    #[arg(long, short = 'd', default_value_t = 2)]
-    depth: usize,
-    /// c, the pyramid coefficient, or "none" (auglocal).
-    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
-    pyramid: Pyramid,
+    #[command(flatten)]
+    modules: ModuleArgs,
     /// Images per batch.
     #[arg(long, default_value_t = 256)]
     batch: usize,
@@ -121,10 +107,52 @@ pub struct BenchArgs {
     /// Replace output files that exist (refused otherwise).
     #[arg(long)]
     overwrite: bool,
-    /// Measure the single rule given, in this process, and print its JSON (used by the
-    /// parent process).
-    #[arg(long, hide = true)]
-    single: bool,
+    /// Make this measurement (JSON) in this process and print its result as JSON (the
+    /// parent process hands each measurement to a child).
+    #[arg(long, hide = true, value_name = "JSON", conflicts_with = "rules")]
+    measure: Option<String>,
+}
+
+/// One measurement, as the parent hands it to the child process that makes it
+/// (`--measure`): the run's settings, in the sections of a run's `config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Measurement {
+    /// The network (its image size set).
+    network: NetworkSettings,
+    /// Classes of the images and of the heads.
+    classes: usize,
+    /// The rule and its modules.
+    local: LocalSettings,
+    /// Images per batch.
+    batch: usize,
+    /// Measured steps.
+    steps: usize,
+    /// Unmeasured steps first.
+    warmup: usize,
+    /// Where to run.
+    device: String,
+    /// The CPU kernels.
+    conv: String,
+    /// How the steps run: sequentially, pipelined or data-parallel, on how many threads
+    /// and processes.
+    execution: ExecutionSettings,
+}
+
+impl Measurement {
+    /// The side of the images.
+    fn image_size(&self) -> usize {
+        self.network
+            .image_size
+            .unwrap_or_else(|| self.network.arch.default_image_size())
+    }
+
+    /// The plan measured.
+    fn plan(&self) -> Result<Plan> {
+        let size = self.image_size();
+        let network = self.network.config(self.classes, [3, size, size]).spec()?;
+        Ok(Plan::new(&network, &self.local.config(&network))?)
+    }
 }
 
 /// One rule's measurement.
@@ -286,12 +314,12 @@ fn fast() -> String {
     ConvBackward::Fast.name().to_string()
 }
 
-/// Runs the benchmark (or, with `--single`, one rule of it).
-pub fn run(args: &BenchArgs) -> Result<()> {
+/// Refuses steps, warm-up steps or a batch out of their bounds.
+fn check_sizes(steps: usize, warmup: usize, batch: usize) -> Result<()> {
     for (flag, value, range) in [
-        ("--steps", args.steps, 1..=MAX_STEPS),
-        ("--warmup", args.warmup, 0..=MAX_WARMUP),
-        ("--batch", args.batch, 1..=MAX_BATCH),
+        ("--steps", steps, 1..=MAX_STEPS),
+        ("--warmup", warmup, 0..=MAX_WARMUP),
+        ("--batch", batch, 1..=MAX_BATCH),
     ] {
         if !range.contains(&value) {
             return Err(usage(format!(
@@ -301,6 +329,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             )));
         }
     }
+    Ok(())
+}
+
+/// Runs the benchmark (or, with `--measure`, one measurement of it).
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(json) = &args.measure {
+        let measurement: Measurement =
+            serde_json::from_str(json).map_err(|e| usage(format!("--measure: {e}")))?;
+        return measure_here(&measurement);
+    }
+    check_sizes(args.steps, args.warmup, args.batch)?;
     if args.rules.is_empty() {
         return Err(usage("--rules names no rule"));
     }
@@ -333,37 +372,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.mpirun_args.is_some() && args.nodes.is_none() {
         return Err(usage("--mpirun-args applies to --nodes"));
     }
-    if args.single {
-        let nodes = crate::nodes::join(std::time::Duration::from_secs(60))?;
-        if let Some(nodes) = &nodes
-            && Some(nodes.size()) != args.nodes
-        {
-            let err = usage(format!(
-                "this MPI job has {} processes, but --nodes says {:?}",
-                nodes.size(),
-                args.nodes
-            ));
-            crate::nodes::leave(nodes.as_ref(), &err, crate::exit::status(&err));
-        }
-        return match single(args, nodes.clone()) {
-            Ok(result) => {
-                // Node 0 reports for the job.
-                if nodes.as_ref().is_none_or(|n| n.rank() == 0) {
-                    println!("{}", serde_json::to_string(&result)?);
-                }
-                Ok(())
-            }
-            Err(err) => match &nodes {
-                Some(nodes) => crate::nodes::leave(nodes.as_ref(), &err, crate::exit::status(&err)),
-                None => Err(err),
-            },
-        };
-    }
     // Check everything before any measurement: the backend, every plan and its memory, the
     // output paths.
     crate::device::check_compiled(args.device)?;
     for &rule in &args.rules {
-        let plan = plan(args, rule)?;
+        let plan =
+            measurement(args, rule, ConvBackward::Fast, Execution::Sequential, None).plan()?;
         footprint::check(&plan, args.batch)?;
         if let Some(stages) = args.pipeline
             && rule != Rule::Bp
@@ -433,48 +447,102 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn image_size(args: &BenchArgs) -> usize {
-    args.image_size
-        .unwrap_or_else(|| args.arch.default_image_size())
-}
-
-fn plan(args: &BenchArgs, rule: Rule) -> Result<Plan> {
-    let network = NetworkConfig::new(args.arch)
-        .with_width_multiplier(args.width)
-        .with_num_classes(args.classes)
-        .with_image_size(image_size(args))
-        .spec()?;
-    let k = args.k.unwrap_or(network.num_units());
-    let config = LocalConfig::new(rule, k)
-        .with_depth(args.depth)
-        .with_pyramid(args.pyramid.0);
-    Ok(Plan::new(&network, &config)?)
-}
-
-/// Measures the single rule `args` names in this process (on `nodes` with them, if given).
-fn single(args: &BenchArgs, nodes: Option<Arc<dyn Nodes>>) -> Result<RuleResult> {
-    let ([rule], [conv]) = (&args.rules[..], &args.conv[..]) else {
-        bail!("--single measures exactly one rule with one --conv");
+/// The measurement of `rule` with `conv` kernels, executed as `execution` (over `nodes`
+/// processes, if given).
+fn measurement(
+    args: &BenchArgs,
+    rule: Rule,
+    conv: ConvBackward,
+    execution: Execution,
+    nodes: Option<usize>,
+) -> Measurement {
+    let mut network = NetworkSettings::default();
+    args.network.apply(&mut network);
+    network.image_size = Some(
+        network
+            .image_size
+            .unwrap_or_else(|| network.arch.default_image_size()),
+    );
+    let mut local = LocalSettings {
+        rule,
+        ..LocalSettings::default()
     };
-    auglocal_kernels::set_conv_backward(*conv);
+    args.modules.apply(&mut local);
+    Measurement {
+        network,
+        classes: args.classes,
+        local,
+        batch: args.batch,
+        steps: args.steps,
+        warmup: args.warmup,
+        device: args.device.to_string(),
+        conv: conv.name().to_string(),
+        execution: ExecutionSettings {
+            strategy: execution,
+            threads: args.threads,
+            nodes,
+        },
+    }
+}
+
+/// Makes `measurement` in this process (with the other processes of its MPI job, if it
+/// names nodes) and prints its result as JSON (node 0's).
+fn measure_here(measurement: &Measurement) -> Result<()> {
+    check_sizes(measurement.steps, measurement.warmup, measurement.batch)?;
+    let nodes = crate::nodes::join(std::time::Duration::from_secs(60))?;
+    if let Some(nodes) = &nodes
+        && Some(nodes.size()) != measurement.execution.nodes
+    {
+        let err = usage(format!(
+            "this MPI job has {} processes, but the measurement says {:?}",
+            nodes.size(),
+            measurement.execution.nodes
+        ));
+        crate::nodes::leave(nodes.as_ref(), &err, crate::exit::status(&err));
+    }
+    match single(measurement, nodes.clone()) {
+        Ok(result) => {
+            // Node 0 reports for the job.
+            if nodes.as_ref().is_none_or(|n| n.rank() == 0) {
+                println!("{}", serde_json::to_string(&result)?);
+            }
+            Ok(())
+        }
+        Err(err) => match &nodes {
+            Some(nodes) => crate::nodes::leave(nodes.as_ref(), &err, crate::exit::status(&err)),
+            None => Err(err),
+        },
+    }
+}
+
+/// Measures `measurement` in this process (on `nodes` with them, if given).
+fn single(measurement: &Measurement, nodes: Option<Arc<dyn Nodes>>) -> Result<RuleResult> {
+    let device: Device = measurement
+        .device
+        .parse()
+        .map_err(|e| usage(format!("--measure: {e}")))?;
+    let conv: ConvBackward = measurement
+        .conv
+        .parse()
+        .map_err(|e| usage(format!("--measure: {e}")))?;
+    auglocal_kernels::set_conv_backward(conv);
     let single = Single {
-        args,
-        rule: *rule,
-        conv: *conv,
+        measurement,
+        conv,
         nodes,
     };
-    let result = match args.threads {
+    let result = match measurement.execution.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
             .context("starting the thread pool")?
-            .install(|| dispatch(args.device, single))?,
-        None => dispatch(args.device, single)?,
+            .install(|| dispatch(device, single))?,
+        None => dispatch(device, single)?,
     };
     Ok(result)
 }
 
-/// Runs this binary with `--single` for one rule and reads its JSON.
+/// Runs this binary for the measurement of one rule and reads its JSON.
 fn child(
     args: &BenchArgs,
     rule: Rule,
@@ -485,8 +553,8 @@ fn child(
     measure(Command::new(exe), args, rule, conv, execution, None)
 }
 
-/// Runs `mpirun -np NODES` of this binary with `--single` for one rule and reads node 0's
-/// JSON.
+/// Runs `mpirun -np NODES` of this binary for the measurement of one rule and reads node
+/// 0's JSON.
 fn child_on_nodes(
     args: &BenchArgs,
     rule: Rule,
@@ -506,8 +574,8 @@ fn child_on_nodes(
     Ok(result)
 }
 
-/// Runs `cmd` (this binary, or `mpirun` of it for `nodes`) with `--single` for one rule and
-/// reads its JSON.
+/// Runs `cmd` (this binary, or `mpirun` of it for `nodes`) for the measurement of one rule
+/// and reads its JSON.
 fn measure(
     mut cmd: Command,
     args: &BenchArgs,
@@ -516,46 +584,8 @@ fn measure(
     execution: Execution,
     nodes: Option<usize>,
 ) -> Result<RuleResult> {
-    cmd.args([
-        "bench",
-        "--single",
-        "--rules",
-        rule.name(),
-        "--conv",
-        conv.name(),
-    ]);
-    if let Some(n) = args.threads {
-        cmd.args(["--threads", &n.to_string()]);
-    }
-    for (flag, value) in [
-        ("--arch", args.arch.name().to_string()),
-        ("--width", args.width.to_string()),
-        ("--image-size", image_size(args).to_string()),
-        ("--classes", args.classes.to_string()),
-        ("--depth", args.depth.to_string()),
-        ("--pyramid", args.pyramid.to_string()),
-        ("--batch", args.batch.to_string()),
-        ("--steps", args.steps.to_string()),
-        ("--warmup", args.warmup.to_string()),
-        ("--device", args.device.to_string()),
-    ] {
-        cmd.arg(flag).arg(value);
-    }
-    if let Some(k) = args.k {
-        cmd.args(["--k", &k.to_string()]);
-    }
-    match execution {
-        Execution::Sequential => {}
-        Execution::Pipelined { stages } => {
-            cmd.args(["--pipeline", &stages.to_string()]);
-        }
-        Execution::DataParallel { replicas } => {
-            cmd.args(["--data-parallel", &replicas.to_string()]);
-        }
-    }
-    if let Some(nodes) = nodes {
-        cmd.args(["--nodes", &nodes.to_string()]);
-    }
+    let measurement = measurement(args, rule, conv, execution, nodes);
+    cmd.args(["bench", "--measure", &serde_json::to_string(&measurement)?]);
     let out = cmd.output().context("starting the measurement process")?;
     if !out.status.success() {
         bail!(
@@ -568,8 +598,7 @@ fn measure(
 }
 
 struct Single<'a> {
-    args: &'a BenchArgs,
-    rule: Rule,
+    measurement: &'a Measurement,
     conv: ConvBackward,
     /// The other processes of an MPI job that measure with this one.
     nodes: Option<Arc<dyn Nodes>>,
@@ -583,8 +612,8 @@ impl BackendJob for Single<'_> {
         device: B::Device,
         memory: DeviceMemory,
     ) -> Result<RuleResult> {
-        let args = self.args;
-        let plan = plan(args, self.rule)?;
+        let args = self.measurement;
+        let plan = args.plan()?;
         let mut trainer = Trainer::<B>::init(&plan, &sgd_config(0.9, 1e-4), 0, &device);
         // Bounded by `run`: at most 65,536 x 11,000 images, generated one at a time.
         let [_, size, _] = plan.network.input_shape();
@@ -612,17 +641,21 @@ impl BackendJob for Single<'_> {
         let mut pipelined = None;
         let mut reduce_seconds_per_step = None;
         let mut replica_threads = None;
-        let strategy = match (args.pipeline, args.data_parallel) {
+        let threads = args.execution.threads;
+        let strategy = match (
+            args.execution.strategy.stages(),
+            args.execution.strategy.replicas(),
+        ) {
             (Some(stages), _) => {
                 let pipeline = Pipeline::new(StagePlan::balance(&plan, stages)?, &device);
-                Some(Strategy::Pipelined(match args.threads {
+                Some(Strategy::Pipelined(match threads {
                     Some(n) => pipeline.with_threads(n),
                     None => pipeline,
                 }))
             }
             (None, Some(replicas)) => {
                 let dp = DataParallel::new(replicas, &device)?;
-                let dp = match args.threads {
+                let dp = match threads {
                     Some(n) => dp.with_threads(n),
                     None => dp,
                 };
@@ -676,7 +709,7 @@ impl BackendJob for Single<'_> {
         let peak = meter.peak();
         let device_memory_bytes = memory();
         Ok(RuleResult {
-            rule: self.rule,
+            rule: args.local.rule,
             conv: self.conv.name().to_string(),
             k: plan.config.k,
             modules: plan.num_modules(),
@@ -685,14 +718,14 @@ impl BackendJob for Single<'_> {
             peak_heap_bytes: peak.heap_bytes,
             peak_rss_bytes: peak.rss_bytes,
             device_memory_bytes,
-            pipeline: args.pipeline,
+            pipeline: args.execution.strategy.stages(),
             stage_threads: pipelined
                 .as_ref()
                 .map(|(p, _)| p.threads())
                 .or(replica_threads),
             predicted_busy: pipelined.as_ref().map(|(p, _)| p.stages().predicted_busy()),
             stage_busy: pipelined.map(|(_, busy)| busy),
-            data_parallel: args.data_parallel,
+            data_parallel: args.execution.strategy.replicas(),
             reduce_seconds_per_step,
             nodes: self.nodes.as_ref().map(|n| n.size()),
             mpirun_args: None,
@@ -759,10 +792,17 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
             })
         })
         .collect();
+    let network = measurement(
+        args,
+        Rule::Bp,
+        ConvBackward::Fast,
+        Execution::Sequential,
+        None,
+    );
     BenchReport {
-        arch: args.arch,
-        width: args.width,
-        image_size: image_size(args),
+        arch: network.network.arch,
+        width: network.network.width,
+        image_size: network.image_size(),
         classes: args.classes,
         batch: args.batch,
         steps: args.steps,

@@ -98,8 +98,8 @@ pub fn summarise(dir: &Path) -> Result<RunSummary> {
         |f: fn(&auglocal_train::EpochMetrics) -> Option<u64>| metrics.iter().filter_map(f).max();
     Ok(RunSummary {
         run: dir.to_path_buf(),
-        rule: config.rule,
-        k: config.k,
+        rule: config.local.rule,
+        k: config.local.k,
         modules: plan.num_modules(),
         train_images: last.train_images,
         epochs: last.epoch,

@@ -15,6 +15,10 @@ pub struct PlanArgs {
     #[command(flatten)]
     network: NetworkArgs,
 
+    /// Number of classes of the primary head and of every auxiliary network.
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+
     #[command(flatten)]
     local: LocalArgs,
 
@@ -32,9 +36,10 @@ pub struct PlanArgs {
 
 /// Plans and prints.
 pub fn run(args: &PlanArgs) -> Result<()> {
-    let network = args.network.spec()?;
-    let plan = Plan::new(&network, &args.local.config(&network))?;
-    if let Some(note) = args.local.note() {
+    let network = args.network.spec(args.classes)?;
+    let local = args.local.settings();
+    let plan = Plan::new(&network, &local.config(&network))?;
+    if let Some(note) = args.local.note(local.rule) {
         eprintln!("note: {note}");
     }
     let stages = args

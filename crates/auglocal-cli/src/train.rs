@@ -5,19 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use auglocal_aux::{LossWeights, Rule};
-use auglocal_data::DatasetName;
+use auglocal_aux::Rule;
 use auglocal_kernels::FastOpsAutodiff;
-use auglocal_model::Arch;
 use auglocal_train::bounded::{MAX_CONFIG_BYTES, read_bounded};
 use auglocal_train::nodes::{Nodes, local_processes};
 use auglocal_train::progress::{Console, Silent};
 use auglocal_train::rundir::run_entries;
 use auglocal_train::{Execution, Keep, Run, Schedule, Strategy, TrainConfig, evaluate_run};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
-use crate::args::{Given, Pyramid, ignored_flags};
+use crate::args::{DataArgs, ExecutionArgs, LocalArgs, NetworkArgs, TrainingArgs};
 use crate::device::{BackendJob, Device, DeviceMemory, dispatch, dispatch_on};
 use crate::exit::{self, usage};
 use crate::format::{ratio, thousands};
@@ -57,97 +55,16 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
 
-    /// The primary network [default: resnet32].
-    #[arg(long)]
-    arch: Option<Arch>,
-    /// Width multiplier of the network [default: 1].
-    #[arg(long)]
-    width: Option<f64>,
-    /// Side of the square images the data pipeline makes and the network takes [default: the
-    /// data set's for fixed-size data sets (32 for CIFAR and Fashion-MNIST, 96 for STL-10);
-    /// else the network's (224 for the ImageNet ResNets and VGG)].
-    #[arg(long)]
-    image_size: Option<usize>,
-    /// The learning rule: bp, greedy, dgl, predsim or auglocal [default: auglocal].
-    #[arg(long)]
-    rule: Option<Rule>,
-    /// K, the number of gradient-isolated local modules [default: the number of units].
-    #[arg(long, short = 'k')]
-    k: Option<usize>,
-    /// d, the depth of the auxiliary networks (auglocal) [default: 2].
-    #[arg(long, short = 'd')]
-    depth: Option<usize>,
-    /// InfoPro's loss weights R1,C1,R2,C2 (infopro): reconstruction and classification at
-    /// the first isolation point, then at the last [default: the reference's for the
-    /// network].
-    #[arg(long, value_name = "R1,C1,R2,C2")]
-    infopro_weights: Option<LossWeights>,
-    /// c, the pyramidal depth coefficient, or "none" [default: 0.5].
-    #[arg(long, allow_negative_numbers = true)]
-    pyramid: Option<Pyramid>,
-    /// The data set (see `auglocal data --help`) [default: fashion-mnist].
-    #[arg(long)]
-    dataset: Option<DatasetName>,
-    /// Folder holding the data set's files [default: the usual places].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Train on the first N training images only (quick runs).
-    #[arg(long, value_name = "N")]
-    train_limit: Option<usize>,
-    /// Evaluate on the first N test images only.
-    #[arg(long, value_name = "N")]
-    test_limit: Option<usize>,
-    /// Epochs [default: 10].
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Images per batch [default: 128; the paper: 1024 on CIFAR-10 and SVHN, 128 on STL-10].
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Base learning rate [default: 0.1; the paper: 0.8 at batch 1024].
-    #[arg(long, allow_negative_numbers = true)]
-    lr: Option<f64>,
-    /// Learning-rate schedule: cosine (with --warmup epochs of linear warm-up, the reference)
-    /// or constant [default: cosine].
-    #[arg(long)]
-    schedule: Option<ScheduleKind>,
-    /// Warm-up epochs of the cosine schedule, fewer than --epochs [default: scaled to the run
-    /// as the reference's 10 of 400 epochs: epochs / 40, at most 10; none below 40 epochs].
-    #[arg(long)]
-    warmup: Option<usize>,
-    /// SGD momentum (Nesterov) [default: 0.9].
-    #[arg(long)]
-    momentum: Option<f64>,
-    /// Weight decay on every parameter [default: 1e-4].
-    #[arg(long)]
-    weight_decay: Option<f64>,
-    /// Seed of the initialisation, shuffles and augmentations [default: 0].
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Data-loading threads [default: 2].
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Also measure every aux head's train and test accuracy each epoch.
-    #[arg(long)]
-    aux_accuracy: bool,
-    /// Checkpoints kept besides the last: none (last), the best test accuracy's (best), or
-    /// every epoch's (all); `auglocal export --epoch N / --best` reads them [default: last].
-    #[arg(long, value_name = "WHICH")]
-    keep_checkpoints: Option<KeepArg>,
-    /// Train the modules as a pipeline of S stages, one thread (and device) each, balanced by
-    /// the plan's cost: the same weights as training them one after the other, sooner
-    /// (`auglocal plan --pipeline S` shows the stages) [default: no pipeline].
-    #[arg(long, value_name = "S")]
-    pipeline: Option<usize>,
-    /// Data-parallel training: N replicas of the network, each on a thread (and device) of its
-    /// own and a contiguous 1/N share of every batch (the batch stays --batch), gradients
-    /// averaged across them before each module's step (see docs/scaling.md, "Data-parallel
-    /// training") [default: one replica]. Not with --pipeline.
-    #[arg(long, value_name = "N", conflicts_with = "pipeline")]
-    data_parallel: Option<usize>,
-    /// Threads of each pipeline stage's or replica's pool (of the one pool otherwise)
-    /// [default: the cores divided among the stages or replicas].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    #[command(flatten, next_help_heading = "Network")]
+    network: NetworkArgs,
+    #[command(flatten, next_help_heading = "Local learning")]
+    local: LocalArgs,
+    #[command(flatten, next_help_heading = "Data")]
+    data: DataArgs,
+    #[command(flatten, next_help_heading = "Training")]
+    training: TrainingArgs,
+    #[command(flatten, next_help_heading = "Execution")]
+    execution: ExecutionArgs,
     /// Under mpirun: a node that waits longer than this in one collective call (for a node
     /// that died, hangs or skipped it) ends the job with an error naming it (see
     /// docs/scaling.md, "Several machines") [default: 60].
@@ -157,26 +74,6 @@ pub struct TrainArgs {
 
 /// `--node-timeout`'s default, in seconds.
 const NODE_TIMEOUT: u64 = 60;
-
-/// `--keep-checkpoints` on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KeepArg {
-    /// The last checkpoint only.
-    Last,
-    /// The last and the best test accuracy's.
-    Best,
-    /// Every epoch's.
-    All,
-}
-
-/// The schedule's name on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ScheduleKind {
-    /// Cosine with linear warm-up (the reference).
-    Cosine,
-    /// Constant learning rate.
-    Constant,
-}
 
 impl TrainArgs {
     /// No flag but perhaps `--device`: the demo.
@@ -205,81 +102,17 @@ impl TrainArgs {
             }
             None => TrainConfig::default(),
         };
-        macro_rules! set {
-            ($($field:ident),*) => {$( if let Some(v) = &self.$field { c.$field = v.clone(); } )*};
-        }
-        set!(
-            arch,
-            width,
-            rule,
-            depth,
-            dataset,
-            epochs,
-            batch,
-            lr,
-            momentum,
-            weight_decay,
-            seed,
-            workers
-        );
-        if self.k.is_some() {
-            c.k = self.k;
-        }
-        if self.image_size.is_some() {
-            c.image_size = self.image_size;
-        }
-        if let Some(p) = self.pyramid {
-            c.pyramid = p.0;
-        }
-        if self.infopro_weights.is_some() {
-            c.infopro_weights = self.infopro_weights;
-        }
-        if self.data_dir.is_some() {
-            c.data_dir = self.data_dir.clone();
-        }
-        if self.train_limit.is_some() {
-            c.train_limit = self.train_limit;
-        }
-        if self.test_limit.is_some() {
-            c.test_limit = self.test_limit;
-        }
-        c.schedule = match (self.schedule, self.warmup, c.schedule) {
-            (Some(ScheduleKind::Constant), None, _) => Schedule::Constant,
-            (Some(ScheduleKind::Constant), Some(_), _) | (None, Some(_), Schedule::Constant) => {
-                return Err(usage(
-                    "--warmup applies to the cosine schedule; the constant schedule has none",
-                ));
-            }
-            (Some(ScheduleKind::Cosine), w, Schedule::Cosine { warmup })
-            | (None, w @ Some(_), Schedule::Cosine { warmup }) => Schedule::Cosine {
-                warmup: w.or(warmup),
-            },
-            (Some(ScheduleKind::Cosine), w, Schedule::Constant) => Schedule::Cosine { warmup: w },
-            (None, None, s) => s,
-        };
-        c.aux_accuracy |= self.aux_accuracy;
-        if let Some(stages) = self.pipeline {
-            c.execution = Execution::Pipelined { stages };
-        }
-        if let Some(replicas) = self.data_parallel {
-            c.execution = Execution::DataParallel { replicas };
-        }
-        if self.threads.is_some() {
-            c.threads = self.threads;
-        }
+        self.network.apply(&mut c.network);
+        self.local.apply(&mut c.local);
+        self.data.apply(&mut c.data);
+        self.training.apply(&mut c)?;
+        self.execution.apply(&mut c.execution);
         if let Some(devices) = &self.devices
-            && c.execution.is_sequential()
+            && c.execution.strategy.is_sequential()
             && devices.len() > 1
         {
-            c.execution = Execution::Pipelined {
+            c.execution.strategy = Execution::Pipelined {
                 stages: devices.len(),
-            };
-        }
-        if let Some(keep) = self.keep_checkpoints {
-            c.keep_checkpoints = match keep {
-                KeepArg::Last => Keep::Last,
-                KeepArg::Best => Keep::Best,
-                KeepArg::All => Keep::All,
             };
         }
         Ok(c)
@@ -293,9 +126,15 @@ impl TrainArgs {
 /// the best epoch's checkpoint besides the last.
 pub fn demo_config() -> TrainConfig {
     TrainConfig {
-        width: 0.25,
-        train_limit: Some(2_000),
-        test_limit: Some(1_000),
+        network: auglocal_train::NetworkSettings {
+            width: 0.25,
+            ..Default::default()
+        },
+        data: auglocal_train::DataSettings {
+            train_limit: Some(2_000),
+            test_limit: Some(1_000),
+            ..Default::default()
+        },
         epochs: 3,
         batch: 16,
         lr: 0.04,
@@ -371,9 +210,7 @@ fn train_on<B: FastOpsAutodiff>(
             resume: args.resume.clone(),
             device: args.device,
             devices: args.devices.clone(),
-            pipeline: args.pipeline,
-            data_parallel: args.data_parallel,
-            threads: args.threads,
+            execution: args.execution.clone(),
             node_timeout: args.node_timeout,
             ..TrainArgs::default()
         };
@@ -388,14 +225,10 @@ fn train_on<B: FastOpsAutodiff>(
             Some(nodes) => Run::<B>::resume_on_nodes(dir, device, Arc::clone(nodes))?,
             None => Run::<B>::resume(dir, device)?,
         };
-        if args.pipeline.is_some() || args.data_parallel.is_some() || args.threads.is_some() {
-            let execution = match (args.pipeline, args.data_parallel) {
-                (Some(stages), _) => Execution::Pipelined { stages },
-                (_, Some(replicas)) => Execution::DataParallel { replicas },
-                (None, None) => run.config().execution,
-            };
-            let threads = args.threads.or(run.config().threads);
-            run = run.with_execution(execution, threads)?;
+        if args.execution.any() {
+            let mut execution = run.config().execution.clone();
+            args.execution.apply(&mut execution);
+            run = run.with_execution(execution.strategy, execution.threads)?;
         }
         if run.is_writer() {
             eprintln!(
@@ -410,7 +243,7 @@ fn train_on<B: FastOpsAutodiff>(
         let demo = args.is_empty();
         let mut config = if demo { demo_config() } else { args.config()? };
         if let Some(nodes) = &nodes {
-            config.execution = match config.execution {
+            config.execution.strategy = match config.execution.strategy {
                 Execution::Sequential => Execution::DataParallel { replicas: 1 },
                 Execution::Pipelined { .. } => {
                     return Err(usage(format!(
@@ -423,10 +256,10 @@ fn train_on<B: FastOpsAutodiff>(
             };
             // The machine's cores are shared by this job's processes on it (a launcher that
             // binds each process to its cores has already narrowed what this one sees).
-            if config.threads.is_none() {
+            if config.execution.threads.is_none() {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let replicas = config.execution.replicas().unwrap_or(1);
-                config.threads = Some((cores / (replicas * local_processes())).max(1));
+                let replicas = config.execution.strategy.replicas().unwrap_or(1);
+                config.execution.threads = Some((cores / (replicas * local_processes())).max(1));
             }
         }
         let writer = nodes.as_ref().is_none_or(|n| n.rank() == 0);
@@ -436,15 +269,8 @@ fn train_on<B: FastOpsAutodiff>(
                  Fashion-MNIST stands in for CIFAR-10 here."
             );
         }
-        if let Some(note) = ignored_flags(
-            config.rule,
-            Given {
-                k: args.k.is_some(),
-                depth: args.depth.is_some(),
-                pyramid: args.pyramid.is_some(),
-                infopro_weights: args.infopro_weights.is_some(),
-            },
-        ) && writer
+        if let Some(note) = args.local.note(config.local.rule)
+            && writer
         {
             eprintln!("note: {note}");
         }
@@ -452,17 +278,20 @@ fn train_on<B: FastOpsAutodiff>(
             numbered(&if demo {
                 "runs/demo".to_string()
             } else {
-                format!("runs/{}-{}-{}", config.arch, config.rule, config.dataset)
+                format!(
+                    "runs/{}-{}-{}",
+                    config.network.arch, config.local.rule, config.data.dataset
+                )
             })
         });
         if let Some(devices) = &devices
-            && devices.len() != config.execution.devices()
+            && devices.len() != config.execution.strategy.devices()
         {
             return Err(usage(format!(
                 "{} devices for {} stage(s) or replica(s): give one device per pipeline stage \
                  or data-parallel replica",
                 devices.len(),
-                config.execution.devices()
+                config.execution.strategy.devices()
             )));
         }
         match (&nodes, args.overwrite) {
@@ -505,13 +334,13 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
     let c = run.config();
     let plan = run.plan();
     let net = &plan.network;
-    let rule = match c.rule {
+    let rule = match c.local.rule {
         Rule::Bp => "backprop (one module)".to_string(),
         Rule::AugLocal => format!(
             "auglocal, K = {}, d = {}, pyramid {}: {} gradient-isolated modules",
             plan.config.k,
-            c.depth,
-            c.pyramid.map_or("none".into(), |p| p.to_string()),
+            c.local.depth,
+            c.local.pyramid.map_or("none".into(), |p| p.to_string()),
             plan.num_modules()
         ),
         rule => format!(
@@ -523,7 +352,7 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
     eprintln!(
         "Network: {} at width {} ({} params; aux nets {} more), {rule}",
         net.arch,
-        c.width,
+        c.network.width,
         thousands(plan.totals.backbone.params),
         ratio(plan.totals.aux_param_ratio)
     );
@@ -550,8 +379,8 @@ fn describe<B: FastOpsAutodiff>(run: &Run<B>) {
                 c.schedule.warmup_epochs(c.epochs)
             ),
         },
-        c.momentum,
-        c.weight_decay,
+        c.optimizer.momentum,
+        c.optimizer.weight_decay,
         c.seed,
         run.dir().display()
     );

@@ -304,7 +304,7 @@ fn train_data_parallel_records_its_replicas_and_resumes_with_another_count() {
         stderr(&run)
     );
     assert_eq!(
-        config(&out)["execution"],
+        config(&out)["execution"]["strategy"],
         serde_json::json!({"data_parallel": {"replicas": 2}})
     );
     // Resumed with another replica count (the run is complete, so nothing trains; the
@@ -312,7 +312,7 @@ fn train_data_parallel_records_its_replicas_and_resumes_with_another_count() {
     let again = auglocal(&["train", "--resume", dir, "--data-parallel", "1"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
-        config(&out)["execution"],
+        config(&out)["execution"]["strategy"],
         serde_json::json!({"data_parallel": {"replicas": 1}})
     );
     std::fs::remove_dir_all(out).expect("clean up");
@@ -370,10 +370,25 @@ fn train_settings_come_from_a_config_file_and_flags_override_them() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).expect("read"))
             .expect("json");
-    assert_eq!(config["rule"], "greedy");
-    assert_eq!(config["k"], 3);
+    assert_eq!(config["format"], 2);
+    assert_eq!(config["local"]["rule"], "greedy");
+    assert_eq!(config["local"]["k"], 3);
     assert_eq!(config["batch"], 16, "the flag overrides the file");
     assert_eq!(config["epochs"], 1);
+
+    // The sections of a run's config.json, as a file: the same run.
+    std::fs::write(
+        &file,
+        r#"{"format": 2, "epochs": 1, "local": {"rule": "greedy", "k": 3}, "batch": 32}"#,
+    )
+    .expect("w");
+    args.insert(5, "--overwrite");
+    let again = auglocal(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let nested: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).expect("read"))
+            .expect("json");
+    assert_eq!(nested, config);
     std::fs::remove_dir_all(out).expect("clean up");
 }
 

@@ -292,7 +292,7 @@ fn two_nodes_train_the_weights_and_metrics_of_two_replicas_in_one_process() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(two.join("config.json")).expect("config"))
             .expect("json");
-    assert_eq!(config["nodes"], 2);
+    assert_eq!(config["execution"]["nodes"], 2);
 
     // A run of two processes resumes only with two.
     let dir = two.to_str().expect("utf-8");

@@ -40,13 +40,17 @@ pub struct RunExport {
 /// The rule as people write it: `auglocal K=16 d=2 pyramid 0.5, 15 modules`.
 fn rule_text(config: &TrainConfig, units: usize, modules: usize) -> String {
     use auglocal_aux::Rule;
-    if config.rule == Rule::Bp {
-        return config.rule.to_string();
+    if config.local.rule == Rule::Bp {
+        return config.local.rule.to_string();
     }
-    let mut text = format!("{} K={}", config.rule, config.k.unwrap_or(units));
-    if config.rule == Rule::AugLocal {
-        text += &format!(" d={}", config.depth);
-        if let Some(c) = config.pyramid {
+    let mut text = format!(
+        "{} K={}",
+        config.local.rule,
+        config.local.k.unwrap_or(units)
+    );
+    if config.local.rule == Rule::AugLocal {
+        text += &format!(" d={}", config.local.depth);
+        if let Some(c) = config.local.pyramid {
             text += &format!(" pyramid {c}");
         }
     }
@@ -120,11 +124,11 @@ pub fn export_run<B: FastOpsAutodiff>(
     let network = loaded.network.valid().into_network();
 
     let image_size = plan.network.image_size;
-    let mut data = DataConfig::new(config.dataset, image_size);
-    data.data_dir = config.data_dir.clone();
+    let mut data = DataConfig::new(config.data.dataset, image_size);
+    data.data_dir = config.data.data_dir.clone();
     let classes = data.class_names().unwrap_or(None);
     let trained = Provenance {
-        dataset: config.dataset.to_string(),
+        dataset: config.data.dataset.to_string(),
         rule: rule_text(&config, plan.network.num_units(), plan.num_modules()),
         epoch,
         epochs: config.epochs,

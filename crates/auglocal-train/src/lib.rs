@@ -44,7 +44,8 @@ pub mod step;
 mod trainer;
 
 pub use config::{
-    Keep, MAX_BATCH, MAX_EPOCHS, MAX_NODES, MAX_THREADS, MAX_WORKERS, TrainConfig, best_epoch,
+    CONFIG_FORMAT, DataSettings, ExecutionSettings, Keep, LocalSettings, MAX_BATCH, MAX_EPOCHS,
+    MAX_NODES, MAX_THREADS, MAX_WORKERS, NetworkSettings, SgdSettings, TrainConfig, best_epoch,
 };
 pub use error::TrainError;
 pub use execution::{Execution, Strategy, Timing};

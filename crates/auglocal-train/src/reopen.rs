@@ -69,13 +69,14 @@ impl<B: FastOpsAutodiff> Opened<B> {
             if let Some(recorded) = &state.config {
                 // The data may move; the loader's threads, the checkpoints kept and how the modules
                 // are executed (execution, threads) may change; nothing else may.
-                let comparable = |c: &TrainConfig| TrainConfig {
-                    data_dir: None,
-                    workers: 0,
-                    keep_checkpoints: crate::Keep::Last,
-                    execution: crate::Execution::Sequential,
-                    threads: None,
-                    ..c.clone()
+                let comparable = |c: &TrainConfig| {
+                    let mut c = c.clone();
+                    c.data.data_dir = None;
+                    c.data.workers = 0;
+                    c.keep_checkpoints = crate::Keep::Last;
+                    c.execution.strategy = crate::Execution::Sequential;
+                    c.execution.threads = None;
+                    c
                 };
                 same_as(
                     &to_json(&comparable(&config), &config_path)?,

@@ -96,7 +96,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         nodes: Arc<dyn Nodes>,
     ) -> Result<Self, TrainError> {
         let nodes = (nodes.size() > 1).then_some(nodes);
-        config.nodes = nodes.as_ref().map(|n| n.size());
+        config.execution.nodes = nodes.as_ref().map(|n| n.size());
         Self::start(config, dir, device, overwrite, nodes)
     }
 
@@ -211,7 +211,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         let config = rundir::read_config(dir)?;
         let world = nodes.as_ref().map_or(1, |n| n.size());
         let nodes = nodes.filter(|_| world > 1);
-        let trained_by = config.nodes.unwrap_or(1);
+        let trained_by = config.execution.nodes.unwrap_or(1);
         if trained_by != world {
             let job = match world {
                 1 => "this is one process alone".to_string(),
@@ -270,7 +270,7 @@ impl<B: FastOpsAutodiff> Run<B> {
     ) -> Result<Self, TrainError> {
         let config = &built.config;
         let loader = |train: bool| LoaderConfig {
-            workers: config.workers,
+            workers: config.data.workers,
             ..if train {
                 LoaderConfig::train(config.batch, config.seed)
             } else {
@@ -398,7 +398,12 @@ impl<B: FastOpsAutodiff> Run<B> {
             eval_seconds: eval_start.elapsed().as_secs_f64(),
             images_per_second: training.images as f64 / training.seconds.max(1e-9),
             peak_memory,
-            stage_busy: self.config.execution.stages().map(|_| training.stage_busy),
+            stage_busy: self
+                .config
+                .execution
+                .strategy
+                .stages()
+                .map(|_| training.stage_busy),
         };
         self.history.push(metrics.clone());
         if !self.is_writer() {
@@ -428,12 +433,12 @@ impl<B: FastOpsAutodiff> Run<B> {
     /// one runs on the run's device); refuses a list that is not one device per stage or
     /// replica of the run's execution.
     pub fn with_devices(mut self, devices: Vec<B::Device>) -> Result<Self, TrainError> {
-        let wanted = self.config.execution.devices();
+        let wanted = self.config.execution.strategy.devices();
         if devices.len() != wanted {
             return Err(TrainError::Config(format!(
                 "{} devices for {}: give one device per stage or replica",
                 devices.len(),
-                describe_execution(self.config.execution)
+                describe_execution(self.config.execution.strategy)
             )));
         }
         self.devices = Some(devices);
@@ -449,11 +454,9 @@ impl<B: FastOpsAutodiff> Run<B> {
         execution: Execution,
         threads: Option<usize>,
     ) -> Result<Self, TrainError> {
-        let config = TrainConfig {
-            execution,
-            threads,
-            ..self.config.clone()
-        };
+        let mut config = self.config.clone();
+        config.execution.strategy = execution;
+        config.execution.threads = threads;
         config.validate()?;
         check_execution(&config, &self.plan)?;
         if self.is_writer() {
@@ -472,8 +475,8 @@ impl<B: FastOpsAutodiff> Run<B> {
     /// run's device (or the stages' or replicas' devices).
     pub fn strategy(&self) -> Result<Strategy<B>, TrainError> {
         let strategy = Strategy::new(
-            self.config.execution,
-            self.config.threads,
+            self.config.execution.strategy,
+            self.config.execution.threads,
             &self.plan,
             &self.device,
         )?;
@@ -507,7 +510,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         let TrainError::Diverged { lr, hint, .. } = &mut err else {
             return err;
         };
-        let decay = self.config.weight_decay;
+        let decay = self.config.optimizer.weight_decay;
         // The reference uses 1e-4 (5e-4 is common): 100 times that is the likely culprit.
         let cause = if decay >= 1e-2 {
             format!(
@@ -547,7 +550,7 @@ pub(crate) fn test_loader<B: FastOpsAutodiff>(
         data.test.clone(),
         data.test_pipeline.clone(),
         LoaderConfig {
-            workers: config.workers,
+            workers: config.data.workers,
             ..LoaderConfig::eval(config.batch)
         },
         device.clone(),
@@ -578,7 +581,8 @@ fn is_writer(nodes: Option<&dyn Nodes>) -> bool {
 /// Records where the data was found, so that the run resumes from any directory.
 fn record_data_dir<B: AutodiffBackend>(built: &mut Built<B>) {
     if let Some(location) = &built.data.location {
-        built.config.data_dir = Some(location.canonicalize().unwrap_or_else(|_| location.clone()));
+        built.config.data.data_dir =
+            Some(location.canonicalize().unwrap_or_else(|_| location.clone()));
     }
 }
 
@@ -586,11 +590,9 @@ impl<B: FastOpsAutodiff> Built<B> {
     /// A fingerprint of what nodes must share to train one run: the configuration (but where
     /// each finds the data, and its loader threads), the plan, and the data's image counts.
     pub(crate) fn fingerprint(&self) -> Result<u64, TrainError> {
-        let config = TrainConfig {
-            data_dir: None,
-            workers: 0,
-            ..self.config.clone()
-        };
+        let mut config = self.config.clone();
+        config.data.data_dir = None;
+        config.data.workers = 0;
         let json = |value: serde_json::Result<Vec<u8>>| {
             value.map_err(|source| TrainError::Json {
                 path: PathBuf::from(CONFIG),
@@ -611,18 +613,18 @@ impl<B: FastOpsAutodiff> Built<B> {
 
     /// Opens the data, plans, checks the memory it needs, and builds the trainer.
     pub(crate) fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
-        let mut data_config = DataConfig::new(config.dataset, config.image_size());
-        data_config.data_dir = config.data_dir.clone();
-        let data = Data::open(&data_config)?.limit(config.train_limit, config.test_limit);
+        let mut data_config = DataConfig::new(config.data.dataset, config.image_size());
+        data_config.data_dir = config.data.data_dir.clone();
+        let data = Data::open(&data_config)?.limit(config.data.train_limit, config.data.test_limit);
         let shape = data.image_shape;
-        let network = config.network(
+        let network = config.network_spec(
             data.num_classes,
             [shape.channels, shape.height, shape.width],
         )?;
-        let plan = Plan::new(&network, &config.local(&network))?;
+        let plan = Plan::new(&network, &config.local_config(&network))?;
         check_execution(&config, &plan)?;
         footprint::check(&plan, config.batch)?;
-        let sgd = sgd_config(config.momentum, config.weight_decay);
+        let sgd = sgd_config(config.optimizer.momentum, config.optimizer.weight_decay);
         let trainer = Trainer::init(&plan, &sgd, config.seed, device)
             .with_image_normalization(data.train_pipeline.normalize);
         Ok(Self {
@@ -637,7 +639,7 @@ impl<B: FastOpsAutodiff> Built<B> {
 /// Refuses an execution the plan cannot run: more pipeline stages than modules, or a
 /// pipeline of `bp`'s one module.
 fn check_execution(config: &TrainConfig, plan: &Plan) -> Result<(), TrainError> {
-    if let Execution::Pipelined { stages } = config.execution {
+    if let Execution::Pipelined { stages } = config.execution.strategy {
         StagePlan::balance(plan, stages)?;
     }
     Ok(())

@@ -63,6 +63,19 @@ impl Schedule {
     }
 }
 
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    /// `cosine` (its warm-up scaled to the run, [`Schedule::SCALED`]) or `constant`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cosine" => Ok(Schedule::SCALED),
+            "constant" => Ok(Schedule::Constant),
+            _ => Err(format!("expected cosine or constant, got '{s}'")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

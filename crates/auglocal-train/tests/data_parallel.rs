@@ -287,7 +287,10 @@ fn a_data_parallel_run_resumes_exactly_and_one_replica_is_sequential_training() 
     // One replica: the sequential step on a thread of its own, an all-reduce of one peer.
     let sequential = train(config.clone(), &dirs[0]);
     let one = TrainConfig {
-        execution: Execution::DataParallel { replicas: 1 },
+        execution: auglocal_train::ExecutionSettings {
+            strategy: Execution::DataParallel { replicas: 1 },
+            ..config.clone().execution
+        },
         ..config.clone()
     };
     let got = train(one, &dirs[1]);
@@ -296,8 +299,11 @@ fn a_data_parallel_run_resumes_exactly_and_one_replica_is_sequential_training() 
     }
 
     let two = TrainConfig {
-        execution: Execution::DataParallel { replicas: 2 },
-        threads: Some(1),
+        execution: auglocal_train::ExecutionSettings {
+            strategy: Execution::DataParallel { replicas: 2 },
+            threads: Some(1),
+            ..config.execution.clone()
+        },
         ..config
     };
     let straight = train(two.clone(), &dirs[2]);
@@ -320,7 +326,10 @@ fn a_data_parallel_run_resumes_exactly_and_one_replica_is_sequential_training() 
                 .with_execution(Execution::DataParallel { replicas: 1 }, None)
                 .expect("another replica count");
             let recorded = auglocal_train::read_config(dir).expect("config.json");
-            assert_eq!(recorded.execution, Execution::DataParallel { replicas: 1 });
+            assert_eq!(
+                recorded.execution.strategy,
+                Execution::DataParallel { replicas: 1 }
+            );
         }
         run.train(&mut Silent).expect("epoch 2");
         let history = run.history();
@@ -344,7 +353,10 @@ fn data_parallel_runs_that_cannot_be_shared_are_refused() {
     let dir = common::fresh("dp-refused");
     for (replicas, batch, needle) in [(4, 3, "cannot be shared"), (0, 16, "give 1 to")] {
         let config = TrainConfig {
-            execution: Execution::DataParallel { replicas },
+            execution: auglocal_train::ExecutionSettings {
+                strategy: Execution::DataParallel { replicas },
+                ..common::tiny_run().execution
+            },
             batch,
             ..common::tiny_run()
         };

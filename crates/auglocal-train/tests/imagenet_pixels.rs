@@ -50,20 +50,28 @@ fn resnet18_trains_on_real_imagenet_photographs() {
     let root = common::fresh("imagenet-pixels");
     assert_eq!(image_folder(&samples, &root.join("imagenet")), 20);
     let config = TrainConfig {
-        arch: Arch::ResNet18,
-        width: 0.25,
-        image_size: Some(112),
-        rule: Rule::AugLocal,
-        k: Some(5),
-        depth: 2,
-        pyramid: None,
-        dataset: DatasetName::Imagenet,
-        data_dir: Some(root.join("imagenet")),
+        network: auglocal_train::NetworkSettings {
+            arch: Arch::ResNet18,
+            width: 0.25,
+            image_size: Some(112),
+        },
+        local: auglocal_train::LocalSettings {
+            rule: Rule::AugLocal,
+            k: Some(5),
+            depth: 2,
+            pyramid: None,
+            ..Default::default()
+        },
+        data: auglocal_train::DataSettings {
+            dataset: DatasetName::Imagenet,
+            data_dir: Some(root.join("imagenet")),
+            workers: 1,
+            ..Default::default()
+        },
         epochs: 8,
         batch: 10,
         lr: 0.05,
         schedule: Schedule::Constant,
-        workers: 1,
         ..TrainConfig::default()
     };
     let out = root.join("run");

@@ -29,15 +29,24 @@ fn learns(rule: Rule, k: Option<usize>) {
     let out = std::env::temp_dir().join(format!("auglocal-learning-{rule}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let config = TrainConfig {
-        arch: Arch::ResNet20,
-        width: 0.25,
-        rule,
-        k,
-        depth: 2,
-        dataset: DatasetName::FashionMnist,
-        data_dir: Some(data_dir),
-        train_limit: Some(2_000),
-        test_limit: Some(500),
+        network: auglocal_train::NetworkSettings {
+            arch: Arch::ResNet20,
+            width: 0.25,
+            ..Default::default()
+        },
+        local: auglocal_train::LocalSettings {
+            rule,
+            k,
+            depth: 2,
+            ..Default::default()
+        },
+        data: auglocal_train::DataSettings {
+            dataset: DatasetName::FashionMnist,
+            data_dir: Some(data_dir),
+            train_limit: Some(2_000),
+            test_limit: Some(500),
+            ..Default::default()
+        },
         epochs: 3,
         batch: 16,
         lr: 0.04,

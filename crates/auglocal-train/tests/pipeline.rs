@@ -360,8 +360,11 @@ fn a_pipelined_run_trains_and_resumes_to_the_sequential_metrics() {
     drop(sequential);
 
     let piped = TrainConfig {
-        execution: Execution::Pipelined { stages: 3 },
-        threads: Some(1),
+        execution: auglocal_train::ExecutionSettings {
+            strategy: Execution::Pipelined { stages: 3 },
+            threads: Some(1),
+            ..config.execution.clone()
+        },
         ..config
     };
     {
@@ -410,8 +413,14 @@ fn pipelines_that_cannot_be_cut_are_refused() {
         (Rule::AugLocal, 50, "1 to 4 stages"),
     ] {
         let config = TrainConfig {
-            rule,
-            execution: Execution::Pipelined { stages },
+            local: auglocal_train::LocalSettings {
+                rule,
+                ..common::tiny_run().local
+            },
+            execution: auglocal_train::ExecutionSettings {
+                strategy: Execution::Pipelined { stages },
+                ..common::tiny_run().execution
+            },
             ..common::tiny_run()
         };
         common::assert_refused(config, &dir, needle);

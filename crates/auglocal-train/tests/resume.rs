@@ -119,7 +119,10 @@ fn a_divergence_from_weight_decay_names_it() {
     // lr x weight decay = 500: each step multiplies the weights by about -500, until they
     // overflow.
     let config = TrainConfig {
-        weight_decay: 1e4,
+        optimizer: auglocal_train::SgdSettings {
+            weight_decay: 1e4,
+            ..config().optimizer
+        },
         epochs: 4,
         ..config()
     };

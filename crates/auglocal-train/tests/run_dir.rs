@@ -16,9 +16,12 @@ use common::B;
 /// The tiny run on fewer images, without aux-head accuracies, on the calling thread.
 fn config() -> TrainConfig {
     TrainConfig {
-        train_limit: Some(32),
-        test_limit: Some(16),
-        workers: 0,
+        data: auglocal_train::DataSettings {
+            train_limit: Some(32),
+            test_limit: Some(16),
+            workers: 0,
+            ..common::tiny_run().data
+        },
         aux_accuracy: false,
         ..common::tiny_run()
     }
@@ -178,9 +181,13 @@ fn an_edited_config_or_plan_is_refused_naming_the_field() {
     let config_path = dir.join("config.json");
     let original = fs::read_to_string(&config_path).expect("config");
     for (from, to, field) in [
-        ("\"width\": 0.25", "\"width\": 0.5", "`width`"),
-        ("\"rule\": \"auglocal\"", "\"rule\": \"dgl\"", "`rule`"),
-        ("\"k\": 6", "\"k\": 5", "`k`"),
+        ("\"width\": 0.25", "\"width\": 0.5", "`network.width`"),
+        (
+            "\"rule\": \"auglocal\"",
+            "\"rule\": \"dgl\"",
+            "`local.rule`",
+        ),
+        ("\"k\": 6", "\"k\": 5", "`local.k`"),
         ("\"seed\": 0", "\"seed\": 7", "`seed`"),
         ("\"epochs\": 2", "\"epochs\": 3", "`epochs`"),
     ] {

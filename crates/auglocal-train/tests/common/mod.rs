@@ -36,13 +36,22 @@ pub fn seeded() -> MutexGuard<'static, ()> {
 /// 2 epochs of batch 16 at a constant lr 0.05, with the aux heads' accuracies.
 pub fn tiny_run() -> TrainConfig {
     TrainConfig {
-        arch: Arch::ResNet20,
-        width: 0.25,
-        rule: Rule::AugLocal,
-        k: Some(6),
-        dataset: DatasetName::Synthetic,
-        train_limit: Some(96),
-        test_limit: Some(64),
+        network: auglocal_train::NetworkSettings {
+            arch: Arch::ResNet20,
+            width: 0.25,
+            ..Default::default()
+        },
+        local: auglocal_train::LocalSettings {
+            rule: Rule::AugLocal,
+            k: Some(6),
+            ..Default::default()
+        },
+        data: auglocal_train::DataSettings {
+            dataset: DatasetName::Synthetic,
+            train_limit: Some(96),
+            test_limit: Some(64),
+            ..Default::default()
+        },
         epochs: 2,
         batch: 16,
         lr: 0.05,
