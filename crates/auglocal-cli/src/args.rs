@@ -58,14 +58,16 @@ impl NetworkArgs {
         }
     }
 
-    /// The network of `classes` classes on RGB images of the flags' side (else the
-    /// network's own), validated.
-    pub fn spec(&self, classes: usize) -> Result<NetworkSpec> {
+    /// The network of `classes` classes (else the family's) on RGB images of the flags' side
+    /// (else the network's own), validated.
+    pub fn spec(&self, classes: Option<usize>) -> Result<NetworkSpec> {
         let mut settings = NetworkSettings::default();
         self.apply(&mut settings);
+        let arch = settings.arch;
         let size = settings
             .image_size
-            .unwrap_or_else(|| settings.arch.default_image_size());
+            .unwrap_or_else(|| arch.default_image_size());
+        let classes = classes.unwrap_or_else(|| arch.default_classes());
         Ok(settings.config(classes, [3, size, size]).spec()?)
     }
 }

@@ -1,5 +1,6 @@
 //! `auglocal`: plan, train and benchmark supervised local learning (AugLocal, ICLR 2024).
 
+mod advice;
 mod args;
 mod bench;
 mod compare;
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", advice::message(&err));
             exit::code(&err)
         }
     }

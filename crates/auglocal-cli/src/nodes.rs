@@ -30,7 +30,11 @@ pub fn join(timeout: Duration) -> Result<Option<Arc<dyn Nodes>>> {
 
 #[cfg(feature = "mpi")]
 fn joined(timeout: Duration) -> Result<Option<Arc<dyn Nodes>>> {
-    let nodes = auglocal_train::mpi::MpiNodes::join(timeout)?;
+    let words = auglocal_train::mpi::TimeoutWords {
+        timeout: "--node-timeout".into(),
+        resume: "with --resume".into(),
+    };
+    let nodes = auglocal_train::mpi::MpiNodes::join_with(timeout, words)?;
     let nodes: Arc<dyn Nodes> = Arc::new(nodes);
     leave_on_panic(nodes.rank(), nodes.size());
     Ok(Some(nodes))
@@ -64,9 +68,10 @@ fn leave_on_panic(rank: usize, size: usize) {
 pub fn leave(nodes: &dyn Nodes, err: &anyhow::Error, status: u8) -> ! {
     // One write, so that the nodes' messages do not interleave mid-line.
     let message = format!(
-        "error: node {} of {}: {err:#}\n",
+        "error: node {} of {}: {}\n",
         nodes.rank(),
-        nodes.size()
+        nodes.size(),
+        crate::advice::message(err)
     );
     eprint!("{message}");
     #[cfg(feature = "mpi")]

@@ -15,9 +15,10 @@ pub struct PlanArgs {
     #[command(flatten)]
     network: NetworkArgs,
 
-    /// Number of classes of the primary head and of every auxiliary network.
-    #[arg(long, default_value_t = 10)]
-    classes: usize,
+    /// Number of classes of the primary head and of every auxiliary network [default: the
+    /// family's: 10 for the CIFAR-size ResNets, 1000 for the ImageNet ResNets and VGG].
+    #[arg(long)]
+    classes: Option<usize>,
 
     #[command(flatten)]
     local: LocalArgs,

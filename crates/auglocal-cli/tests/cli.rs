@@ -43,6 +43,33 @@ fn plan_works_for_every_architecture_and_rule() {
 }
 
 #[test]
+fn plan_takes_the_classes_of_the_family_unless_told() {
+    for (args, header) in [
+        (
+            &["--arch", "resnet34"][..],
+            "resnet34 (17 units, 1000 classes, 224x224 input)",
+        ),
+        (
+            &["--arch", "vgg11"][..],
+            "vgg11 (8 units, 1000 classes, 224x224 input)",
+        ),
+        (
+            &["--arch", "resnet32"][..],
+            "resnet32 (16 units, 10 classes, 32x32 input)",
+        ),
+        (
+            &["--arch", "resnet34", "--classes", "100"][..],
+            "resnet34 (17 units, 100 classes",
+        ),
+    ] {
+        let out = auglocal(&[&["plan"][..], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.starts_with(header), "{args:?}: {text}");
+    }
+}
+
+#[test]
 fn plan_json_holds_modules_and_totals() {
     let out = auglocal(&[
         "plan",

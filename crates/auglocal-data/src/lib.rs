@@ -13,7 +13,7 @@
 //!   [`Preprocess`]: any image file to a trained network's input (inference).
 //! - [`ImageBatcher`] (a Burn `Batcher`) and [`Loader`]: batches in a reproducible order, made
 //!   on worker threads.
-//! - [`registry`]: data sets by name ([`DatasetName`]), found in `--data-dir`, `data/<name>` or
+//! - [`registry`]: data sets by name ([`DatasetName`]), found in the folder given, `data/<name>` or
 //!   Debian's Fashion-MNIST folder.
 
 pub mod augment;

@@ -162,7 +162,7 @@ impl DatasetName {
         match self {
             DatasetName::FashionMnist => {
                 "Run scripts/fetch-data.sh (Debian's dataset-fashion-mnist package, or the \
-                 official download), or pass --data-dir with the four IDX files"
+                 official download), or give the folder of the four IDX files (`data_dir`)"
             }
             DatasetName::Mnist => {
                 "Put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \

@@ -130,6 +130,16 @@ impl Arch {
         }
     }
 
+    /// The classes the family is built for: 10 for the CIFAR ResNets (CIFAR-10; and for a
+    /// custom network), 1,000 for the ImageNet families (as torchvision's and the reference's
+    /// ImageNet networks).
+    pub fn default_classes(self) -> usize {
+        match self.family() {
+            Family::CifarResNet | Family::Custom => 10,
+            Family::ImageNetResNet | Family::Vgg => 1000,
+        }
+    }
+
     /// Number of units (stem and blocks, or conv units).
     pub fn num_units(self) -> usize {
         crate::family::num_units(self)

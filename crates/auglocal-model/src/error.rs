@@ -43,7 +43,7 @@ pub enum ModelError {
     /// The image is smaller than the network's pools allow.
     #[error(
         "{arch} takes images of at least {min}x{min} pixels (its pools halve the side), got \
-         {size}x{size}; pass --image-size {min} or more"
+         {size}x{size}; set `image_size` to {min} or more"
     )]
     ImageTooSmall {
         /// The network.

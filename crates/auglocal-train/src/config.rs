@@ -500,9 +500,10 @@ impl TrainConfig {
         }
         if nodes > 1 && self.execution.strategy.replicas().is_none() {
             return bad(format!(
-                "{nodes} nodes train data-parallel replicas: give --data-parallel N (not {})",
+                "{nodes} nodes train data-parallel replicas: make `config.execution.strategy` \
+                 `Execution::DataParallel` (not {})",
                 if self.execution.strategy.stages().is_some() {
-                    "--pipeline"
+                    "pipelined"
                 } else {
                     "sequential training"
                 }
@@ -514,7 +515,7 @@ impl TrainConfig {
             let all = replicas * nodes;
             return bad(format!(
                 "a batch of {} images cannot be shared by {all} data-parallel replicas{}: \
-                 give --batch {all} or more",
+                 give `config.batch` {all} or more",
                 self.batch,
                 if nodes > 1 {
                     format!(" ({replicas} on each of {nodes} nodes)")
@@ -525,7 +526,7 @@ impl TrainConfig {
         }
         if self.data.workers > MAX_WORKERS {
             return bad(format!(
-                "--workers must be at most {MAX_WORKERS}, got {}",
+                "`config.data.workers` must be at most {MAX_WORKERS}, got {}",
                 self.data.workers
             ));
         }
@@ -536,8 +537,8 @@ impl TrainConfig {
         {
             return bad(format!(
                 "{warmup} warm-up epochs leave none of the {} epochs to the cosine schedule (the \
-                 learning rate would never reach its base value); use --warmup below {}, or \
-                 leave it out to scale it to the run",
+                 learning rate would never reach its base value); use `config.schedule.warmup` \
+                 below {}, or leave it out to scale it to the run",
                 self.epochs, self.epochs
             ));
         }
@@ -560,7 +561,9 @@ impl TrainConfig {
             ));
         }
         if self.data.train_limit == Some(0) || self.data.test_limit == Some(0) {
-            return bad("--train-limit and --test-limit must be at least 1".into());
+            return bad(
+                "`config.data.train_limit` and `config.data.test_limit` must be at least 1".into(),
+            );
         }
         let size = self.image_size();
         if self
@@ -570,8 +573,8 @@ impl TrainConfig {
             .is_some_and(|n| n.height > size || n.width > size)
         {
             return bad(format!(
-                "--image-size {size} is smaller than the {} images of {}; the data pipeline \
-                 pads images onto a larger canvas but does not shrink them",
+                "`config.network.image_size` {size} is smaller than the {} images of {}; the data \
+                 pipeline pads images onto a larger canvas but does not shrink them",
                 self.data
                     .dataset
                     .native_shape()
@@ -759,7 +762,11 @@ mod tests {
             }
             .validate()
             .expect_err("nodes train replicas");
-            assert!(err.to_string().contains("give --data-parallel N"), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("make `config.execution.strategy` `Execution::DataParallel`"),
+                "{err}"
+            );
         }
         // One process's runs record no `nodes`.
         let json = serde_json::to_value(TrainConfig::default()).expect("json");

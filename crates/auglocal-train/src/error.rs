@@ -52,7 +52,8 @@ pub enum TrainError {
     /// The run would need more memory than the machine has.
     #[error(
         "this run needs about {needed_gib:.1} GiB ({what}), more than the {available_gib:.1} GiB \
-         of memory this machine has; use a smaller --batch, --width or --image-size"
+         of memory this machine has; use a smaller `config.batch`, `config.network.width` or \
+         `config.network.image_size`"
     )]
     TooLarge {
         /// What the estimate covers.
@@ -169,11 +170,26 @@ pub enum TrainError {
         message: String,
     },
 
+    /// A run trained by `trained_by` processes, opened by a job of `world`: it resumes only
+    /// with as many ([`crate::Run::resume_on_nodes`]); nothing was changed.
+    #[error(
+        "{path}: the run is trained by {trained_by} process(es) (field `execution.nodes`), but \
+         {}; resume it with as many (`Run::resume_on_nodes`)",
+        match world { 1 => "this is one process alone".to_string(), n => format!("this job has {n}") }
+    )]
+    NodeCount {
+        /// The run's `config.json`.
+        path: PathBuf,
+        /// The processes that train the run.
+        trained_by: usize,
+        /// The processes of this job.
+        world: usize,
+    },
     /// The nodes of a multi-process run would not train the same run (their flags, data or
     /// run directories differ): refused before anything is written.
     #[error(
         "the {nodes} nodes disagree on {what}; every node must run the same auglocal with the \
-         same flags on the same data (and see the same run directory)"
+         same settings on the same data (and see the same run directory)"
     )]
     NodesDisagree {
         /// The node count.
@@ -218,6 +234,7 @@ impl TrainError {
                 | TrainError::Refused { .. }
                 | TrainError::Json { .. }
                 | TrainError::NodesDisagree { .. }
+                | TrainError::NodeCount { .. }
         )
     }
 }

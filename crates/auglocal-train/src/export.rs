@@ -87,7 +87,7 @@ pub fn export_run<B: FastOpsAutodiff>(
             TrainError::refused(
                 &latest,
                 "records no test accuracy per epoch (a checkpoint of an early release): \
-                 export --epoch N instead",
+                 choose the epoch instead (`EpochChoice::Epoch`)",
             )
         })?,
     };
@@ -106,7 +106,7 @@ pub fn export_run<B: FastOpsAutodiff>(
         let hint = if config.keep_checkpoints == Keep::All {
             String::new()
         } else {
-            "; train with --keep-checkpoints best (or all) to keep more".into()
+            "; `config.keep_checkpoints` best (or all) keeps more".into()
         };
         return Err(TrainError::refused(
             dir.join(CHECKPOINTS),

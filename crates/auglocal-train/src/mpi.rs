@@ -70,11 +70,35 @@ impl std::fmt::Debug for MpiNodes {
     }
 }
 
+/// How the message of a node that waited too long names the timeout and the way to continue:
+/// in the library's words by default; a command line names its flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeoutWords {
+    /// What bounds the wait.
+    pub timeout: String,
+    /// How the run continues from its last complete epoch.
+    pub resume: String,
+}
+
+impl Default for TimeoutWords {
+    fn default() -> Self {
+        Self {
+            timeout: "the nodes' timeout".into(),
+            resume: "once resumed (`Run::resume_on_nodes`)".into(),
+        }
+    }
+}
+
 impl MpiNodes {
     /// Initialises MPI on a service thread of its own and joins the job's world; a collective
     /// call that waits longer than `timeout` ends this process (status [`EXIT_TIMEOUT`]) with a
     /// message saying so.
     pub fn join(timeout: Duration) -> Result<Self, TrainError> {
+        Self::join_with(timeout, TimeoutWords::default())
+    }
+
+    /// [`MpiNodes::join`], the timeout's message in `words`.
+    pub fn join_with(timeout: Duration, words: TimeoutWords) -> Result<Self, TrainError> {
         let (requests, incoming) = mpsc::channel::<Request>();
         let (ready, started) = mpsc::channel::<Result<(usize, usize), String>>();
         let step = Arc::new(AtomicUsize::new(0));
@@ -85,7 +109,7 @@ impl MpiNodes {
         };
         let service = std::thread::Builder::new()
             .name("auglocal-mpi".into())
-            .spawn(move || serve(incoming, ready, timeout, watched))
+            .spawn(move || serve(incoming, ready, timeout, words, watched))
             .map_err(|e| failed(format!("the MPI thread could not start: {e}")))?;
         let (rank, size) = started
             .recv()
@@ -169,6 +193,7 @@ fn serve(
     incoming: mpsc::Receiver<Request>,
     ready: mpsc::Sender<Result<(usize, usize), String>>,
     timeout: Duration,
+    words: TimeoutWords,
     step: Arc<AtomicUsize>,
 ) {
     let Some((universe, _)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
@@ -186,7 +211,7 @@ fn serve(
     std::thread::Builder::new()
         .name("auglocal-mpi-watchdog".into())
         .spawn(move || {
-            watchdog(&watched, &step, timeout, rank, size);
+            watchdog(&watched, &step, (timeout, &words), rank, size);
         })
         .ok();
     let timed = |what: &'static str, call: &mut dyn FnMut()| {
@@ -251,7 +276,7 @@ fn serve(
 fn watchdog(
     busy: &Mutex<Option<(Instant, &'static str)>>,
     step: &AtomicUsize,
-    timeout: Duration,
+    (timeout, words): (Duration, &TimeoutWords),
     rank: usize,
     size: usize,
 ) {
@@ -268,9 +293,11 @@ fn watchdog(
             // One write, so that the nodes' messages do not interleave mid-line.
             let message = format!(
                 "error: node {rank} of {size}: the {what} ({at}) has waited {} s for the other \
-                 nodes (--node-timeout): a node died, hangs or stopped early. Stopping this \
-                 node; the run continues from its last complete epoch with --resume.\n",
-                timeout.as_secs()
+                 nodes ({}): a node died, hangs or stopped early. Stopping this node; the run \
+                 continues from its last complete epoch {}.\n",
+                timeout.as_secs(),
+                words.timeout,
+                words.resume
             );
             eprint!("{message}");
             exit_job(EXIT_TIMEOUT);

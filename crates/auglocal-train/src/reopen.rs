@@ -33,8 +33,8 @@ fn same_as(
         Some((field, a, b)) => Err(TrainError::refused(
             path,
             format!(
-                "field `{field}` is {a}, but {what} {b}; restore it, or start a new run with \
-                 --out (or --overwrite)"
+                "field `{field}` is {a}, but {what} {b}; restore it, or start a new run in \
+                 another directory (or over this one, `Run::overwrite`)"
             ),
         )),
     }
@@ -59,7 +59,7 @@ impl<B: FastOpsAutodiff> Opened<B> {
                 dir.join(checkpoint::CHECKPOINTS),
                 format!(
                     "{} records trained epochs, but the run has no checkpoint of them: their \
-                     weights are gone, so it cannot be resumed; start it again with --overwrite",
+                     weights are gone, so it cannot be resumed; start it again (`Run::overwrite`)",
                     dir.join(METRICS).display()
                 ),
             ));

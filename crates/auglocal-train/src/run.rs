@@ -119,10 +119,9 @@ impl<B: FastOpsAutodiff> Run<B> {
             Err(TrainError::refused(
                 dir,
                 format!(
-                    "already holds a run ({}); resume it with --resume {}, replace it with \
-                     --overwrite, or choose another --out",
+                    "already holds a run ({}); resume it (`Run::resume`), replace it \
+                     (`Run::overwrite`), or choose another directory",
                     entries.join(", "),
-                    dir.display()
                 ),
             ))
         };
@@ -213,24 +212,11 @@ impl<B: FastOpsAutodiff> Run<B> {
         let nodes = nodes.filter(|_| world > 1);
         let trained_by = config.execution.nodes.unwrap_or(1);
         if trained_by != world {
-            let job = match world {
-                1 => "this is one process alone".to_string(),
-                n => format!("this MPI job has {n}"),
-            };
-            let how = match trained_by {
-                1 => format!(
-                    "`auglocal train --resume {}`, without mpirun",
-                    dir.display()
-                ),
-                n => format!("`mpirun -np {n} auglocal train --resume {}`", dir.display()),
-            };
-            return Err(TrainError::refused(
-                dir.join(CONFIG),
-                format!(
-                    "the run is trained by {trained_by} process(es) (field `nodes`), but {job}; \
-                     resume it with {how}"
-                ),
-            ));
+            return Err(TrainError::NodeCount {
+                path: dir.join(CONFIG),
+                trained_by,
+                world,
+            });
         }
         let writer = is_writer(nodes.as_deref());
         let lock = writer.then(|| RunLock::acquire(dir)).transpose()?;
@@ -515,11 +501,11 @@ impl<B: FastOpsAutodiff> Run<B> {
         let cause = if decay >= 1e-2 {
             format!(
                 "weight decay {decay} is far above the usual 1e-4 to 5e-4 (lr x weight decay is \
-                 {}): lower --weight-decay",
+                 {}): lower `config.optimizer.weight_decay`",
                 *lr * decay
             )
         } else {
-            "lower --lr".to_string()
+            "lower `config.lr`".to_string()
         };
         *hint = format!("{cause}; {}", self.last_checkpoint());
         err

@@ -104,7 +104,7 @@ fn a_huge_learning_rate_stops_the_run_and_keeps_the_last_good_checkpoint() {
         "{msg}"
     );
     drop(run);
-    assert!(msg.contains("lower --lr"), "{msg}");
+    assert!(msg.contains("lower `config.lr`"), "{msg}");
     let resumed = Run::<B>::resume(&dir, &Default::default()).expect("the checkpoint loads");
     assert_eq!(resumed.completed(), 1);
     let eval = resumed.evaluate().expect("evaluates");
@@ -130,7 +130,8 @@ fn a_divergence_from_weight_decay_names_it() {
     let err = run.train(&mut Silent).expect_err("diverges");
     let msg = err.to_string();
     assert!(
-        matches!(err, TrainError::Diverged { .. }) && msg.contains("--weight-decay"),
+        matches!(err, TrainError::Diverged { .. })
+            && msg.contains("lower `config.optimizer.weight_decay`"),
         "{msg}"
     );
     drop(run);

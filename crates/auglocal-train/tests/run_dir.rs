@@ -298,7 +298,7 @@ fn a_directory_holding_any_part_of_a_run_is_never_overwritten_without_asking() {
             .err()
             .expect("refused");
         assert!(
-            err.is_bad_input() && err.to_string().contains("--overwrite"),
+            err.is_bad_input() && err.to_string().contains("`Run::overwrite`"),
             "{err}"
         );
         assert_eq!(snapshot(&dir), before);
