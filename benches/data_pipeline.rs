@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use auglocal::burn::backend::Flex;
 use auglocal::data::{
-    DatasetName, ImageSet, ImageShape, ImageSource, Loader, LoaderConfig, Pipeline,
+    DatasetName, ImagePipeline, ImageSet, ImageShape, ImageSource, Loader, LoaderConfig,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -30,8 +30,8 @@ fn random_set(shape: ImageShape) -> ImageSet {
     ImageSet::new(pixels, labels, shape, 10)
 }
 
-fn pipeline(name: DatasetName, native: ImageShape) -> Pipeline {
-    Pipeline {
+fn pipeline(name: DatasetName, native: ImageShape) -> ImagePipeline {
+    ImagePipeline {
         channels: 3,
         canvas: (native.height < 32).then_some(32),
         augment: name.train_augment(32),

@@ -16,8 +16,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use auglocal_aux::{Plan, Rule, StagePlan};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
-use auglocal_kernels::ConvBackward;
 use auglocal_kernels::FastOpsAutodiff;
+use auglocal_kernels::Kernels;
 use auglocal_model::Arch;
 use auglocal_train::data_parallel::DataParallel;
 use auglocal_train::footprint;
@@ -68,9 +68,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "cpu")]
     device: Device,
     /// CPU kernels (convolution and BatchNorm) to measure each rule with, comma-separated: fast
-    /// (auglocal's) and/or burn (Burn 0.21's own); ratios to bp are taken within each.
-    #[arg(long, default_value = "fast", value_delimiter = ',')]
-    conv: Vec<ConvBackward>,
+    /// (auglocal's) and/or burn (Burn 0.21's own); ratios to bp are taken within each
+    /// (`--conv`, its earlier name, works too).
+    #[arg(long, alias = "conv", default_value = "fast", value_delimiter = ',')]
+    kernels: Vec<Kernels>,
     /// Threads of each measurement's pool [default: rayon's, RAYON_NUM_THREADS or one per core];
     /// with --pipeline, of each stage's pool [default: the cores divided among the stages].
     #[arg(long)]
@@ -160,7 +161,7 @@ impl Measurement {
 pub struct RuleResult {
     /// The rule.
     pub rule: Rule,
-    /// The CPU kernels (convolution, BatchNorm): `fast` or `burn` (see `AUGLOCAL_CONV_BACKWARD`).
+    /// The CPU kernels (convolution, BatchNorm): `fast` or `burn` (see `AUGLOCAL_KERNELS`).
     #[serde(default = "fast")]
     pub conv: String,
     /// K as planned.
@@ -311,7 +312,7 @@ fn ten() -> usize {
 }
 
 fn fast() -> String {
-    ConvBackward::Fast.name().to_string()
+    Kernels::Fast.name().to_string()
 }
 
 /// Refuses steps, warm-up steps or a batch out of their bounds.
@@ -343,8 +344,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.rules.is_empty() {
         return Err(usage("--rules names no rule"));
     }
-    if args.conv.is_empty() {
-        return Err(usage("--conv names no kernels"));
+    if args.kernels.is_empty() {
+        return Err(usage("--kernels names none"));
     }
     if args.threads == Some(0) {
         return Err(usage("--threads must be at least 1"));
@@ -376,8 +377,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // output paths.
     crate::device::check_compiled(args.device)?;
     for &rule in &args.rules {
-        let plan =
-            measurement(args, rule, ConvBackward::Fast, Execution::Sequential, None).plan()?;
+        let plan = measurement(args, rule, Kernels::Fast, Execution::Sequential, None).plan()?;
         footprint::check(&plan, args.batch)?;
         if let Some(stages) = args.pipeline
             && rule != Rule::Bp
@@ -397,7 +397,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .transpose()?;
     let mut results = Vec::new();
     for &rule in &args.rules {
-        for &conv in &args.conv {
+        for &conv in &args.kernels {
             eprintln!(
                 "measuring {rule}, {} convolutions ({} + {} steps of batch {})...",
                 conv.name(),
@@ -452,7 +452,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn measurement(
     args: &BenchArgs,
     rule: Rule,
-    conv: ConvBackward,
+    conv: Kernels,
     execution: Execution,
     nodes: Option<usize>,
 ) -> Measurement {
@@ -521,11 +521,11 @@ fn single(measurement: &Measurement, nodes: Option<Arc<dyn Nodes>>) -> Result<Ru
         .device
         .parse()
         .map_err(|e| usage(format!("--measure: {e}")))?;
-    let conv: ConvBackward = measurement
+    let conv: Kernels = measurement
         .conv
         .parse()
         .map_err(|e| usage(format!("--measure: {e}")))?;
-    auglocal_kernels::set_conv_backward(conv);
+    auglocal_kernels::set_kernels(conv);
     let single = Single {
         measurement,
         conv,
@@ -543,12 +543,7 @@ fn single(measurement: &Measurement, nodes: Option<Arc<dyn Nodes>>) -> Result<Ru
 }
 
 /// Runs this binary for the measurement of one rule and reads its JSON.
-fn child(
-    args: &BenchArgs,
-    rule: Rule,
-    conv: ConvBackward,
-    execution: Execution,
-) -> Result<RuleResult> {
+fn child(args: &BenchArgs, rule: Rule, conv: Kernels, execution: Execution) -> Result<RuleResult> {
     let exe = std::env::current_exe().context("locating the auglocal binary")?;
     measure(Command::new(exe), args, rule, conv, execution, None)
 }
@@ -558,7 +553,7 @@ fn child(
 fn child_on_nodes(
     args: &BenchArgs,
     rule: Rule,
-    conv: ConvBackward,
+    conv: Kernels,
     execution: Execution,
     nodes: usize,
 ) -> Result<RuleResult> {
@@ -580,7 +575,7 @@ fn measure(
     mut cmd: Command,
     args: &BenchArgs,
     rule: Rule,
-    conv: ConvBackward,
+    conv: Kernels,
     execution: Execution,
     nodes: Option<usize>,
 ) -> Result<RuleResult> {
@@ -599,7 +594,7 @@ fn measure(
 
 struct Single<'a> {
     measurement: &'a Measurement,
-    conv: ConvBackward,
+    conv: Kernels,
     /// The other processes of an MPI job that measure with this one.
     nodes: Option<Arc<dyn Nodes>>,
 }
@@ -792,13 +787,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
             })
         })
         .collect();
-    let network = measurement(
-        args,
-        Rule::Bp,
-        ConvBackward::Fast,
-        Execution::Sequential,
-        None,
-    );
+    let network = measurement(args, Rule::Bp, Kernels::Fast, Execution::Sequential, None);
     BenchReport {
         arch: network.network.arch,
         width: network.network.width,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use auglocal_data::formats::encode::write_png;
 use auglocal_data::transform::Padding;
-use auglocal_data::{Augment, Data, DataConfig, DatasetName, ImageSource, Pipeline};
+use auglocal_data::{Augment, Data, DataConfig, DatasetName, ImagePipeline, ImageSource};
 use clap::Args;
 
 use crate::format::thousands;
@@ -180,7 +180,7 @@ fn class_counts(source: &dyn ImageSource) -> Result<Vec<usize>> {
     Ok(counts)
 }
 
-fn describe(p: &Pipeline) -> String {
+fn describe(p: &ImagePipeline) -> String {
     let mut steps = Vec::new();
     if let Some(size) = p.canvas {
         steps.push(format!("centred on a {size}x{size} canvas"));

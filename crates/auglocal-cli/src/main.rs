@@ -74,9 +74,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A misspelt AUGLOCAL_CONV_BACKWARD is refused, never silently taken as the default.
-    let checked =
-        auglocal_kernels::ConvBackward::from_env().map_err(|e| exit::usage(e.to_string()));
+    // A misspelt AUGLOCAL_KERNELS (or AUGLOCAL_CONV_BACKWARD) is refused, never silently taken as the default.
+    let checked = auglocal_kernels::Kernels::from_env().map_err(|e| exit::usage(e.to_string()));
     let result = checked.and_then(|_| match cli.command {
         Command::Plan(args) => plan::run(&args),
         Command::Data(args) => data::run(&args),

@@ -183,6 +183,20 @@ fn data_reads_the_synthetic_set_and_explains_missing_files() {
         "{}",
         stderr(&out)
     );
+    // Under today's name too, which wins over the earlier one.
+    let out = auglocal_with(
+        &["plan"],
+        &[
+            ("AUGLOCAL_KERNELS", "gemm"),
+            ("AUGLOCAL_CONV_BACKWARD", "burn"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("AUGLOCAL_KERNELS=\"gemm\": expected `fast` or `burn`"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = auglocal(&["data", "--dataset", "imagenet21k"]);
     assert_eq!(out.status.code(), Some(2));

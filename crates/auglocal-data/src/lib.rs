@@ -8,7 +8,7 @@
 //!   decoded images by fixed limits), so no input makes a reader swell.
 //! - [`ImageSet`]: a whole set in one contiguous u8 buffer; [`ImageSource`]: anything that
 //!   loads image `i` (sets, lazily decoded folders, the [`Synthetic`] set).
-//! - [`Augment`] and [`Pipeline`]: pad + crop + flip, random-resized crop, resize + centre
+//! - [`Augment`] and [`ImagePipeline`]: pad + crop + flip, random-resized crop, resize + centre
 //!   crop, grey to RGB, 28 -> 32 canvas, normalisation, with per-image seeded randomness;
 //!   [`Preprocess`]: any image file to a trained network's input (inference).
 //! - [`ImageBatcher`] (a Burn `Batcher`) and [`Loader`]: batches in a reproducible order, made
@@ -22,9 +22,9 @@ mod batcher;
 mod error;
 pub mod formats;
 mod image;
+mod image_pipeline;
 #[cfg(feature = "burn")]
 mod loader;
-mod pipeline;
 mod preprocess;
 pub mod registry;
 mod source;
@@ -36,9 +36,9 @@ pub use augment::Augment;
 pub use batcher::{ImageBatch, ImageBatcher};
 pub use error::DataError;
 pub use image::{ImageSet, ImageShape, Sample};
+pub use image_pipeline::{ImagePipeline, Normalize};
 #[cfg(feature = "burn")]
 pub use loader::{Batches, Loader, LoaderConfig};
-pub use pipeline::{Normalize, Pipeline};
 pub use preprocess::Preprocess;
 pub use registry::{Data, DataConfig, DatasetName, Split};
 #[cfg(feature = "burn")]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::{epoch_rng, item_rng};
 use crate::source::ImageSource;
-use crate::{DataError, ImageBatch, ImageBatcher, ImageShape, Pipeline};
+use crate::{DataError, ImageBatch, ImageBatcher, ImagePipeline, ImageShape};
 
 /// How batches are made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ impl LoaderConfig {
 
 struct Shared<B: Backend> {
     source: Arc<dyn ImageSource>,
-    pipeline: Pipeline,
+    pipeline: ImagePipeline,
     batcher: ImageBatcher,
     config: LoaderConfig,
     device: B::Device,
@@ -80,7 +80,7 @@ impl<B: Backend> Loader<B> {
     /// least one batch.
     pub fn new(
         source: Arc<dyn ImageSource>,
-        pipeline: Pipeline,
+        pipeline: ImagePipeline,
         config: LoaderConfig,
         device: B::Device,
     ) -> Result<Self, DataError> {
@@ -300,8 +300,8 @@ mod tests {
     use crate::transform::Padding;
     use crate::{Normalize, Sample, Synthetic};
 
-    fn pipeline() -> Pipeline {
-        Pipeline {
+    fn pipeline() -> ImagePipeline {
+        ImagePipeline {
             channels: 3,
             canvas: None,
             augment: Augment::PadCrop {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::augment::{Augment, item_rng};
 use crate::formats::decode::MAX_SIDE;
 use crate::transform::{repeat_channels, resize_center_crop, to_grey};
-use crate::{DataError, ImageShape, Pipeline, Sample};
+use crate::{DataError, ImagePipeline, ImageShape, Sample};
 
 /// How an image of any size and colour becomes a network's input, for inference.
 ///
@@ -22,7 +22,7 @@ pub struct Preprocess {
     /// where they vary (image folders).
     pub stored: Option<ImageShape>,
     /// The test pipeline: channels, canvas, the deterministic resize, normalisation.
-    pub pipeline: Pipeline,
+    pub pipeline: ImagePipeline,
     /// Side of the square images the network takes.
     pub image_size: usize,
 }

@@ -14,7 +14,7 @@ use crate::formats::{idx, stl10, svhn};
 use crate::source::{First, ImageSource};
 use crate::synthetic::Synthetic;
 use crate::transform::Padding;
-use crate::{DataError, ImageShape, Normalize, Pipeline, Preprocess};
+use crate::{DataError, ImagePipeline, ImageShape, Normalize, Preprocess};
 
 /// Where Debian's `dataset-fashion-mnist` package installs the data.
 pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
@@ -383,23 +383,23 @@ impl DataConfig {
     /// The evaluation pipeline of a network taking `image_size` images: grey repeated to RGB,
     /// smaller stored images centred on a canvas of the network's side, the data set's
     /// deterministic resize and normalisation.
-    pub fn test_pipeline(&self) -> Pipeline {
+    pub fn test_pipeline(&self) -> ImagePipeline {
         self.pipeline(self.dataset.eval_augment(self.image_size))
     }
 
     /// The training pipeline: as [`DataConfig::test_pipeline`], with the training augmentation.
-    pub fn train_pipeline(&self) -> Pipeline {
+    pub fn train_pipeline(&self) -> ImagePipeline {
         self.pipeline(self.dataset.train_augment(self.image_size))
     }
 
-    fn pipeline(&self, augment: Augment) -> Pipeline {
+    fn pipeline(&self, augment: Augment) -> ImagePipeline {
         let size = self.image_size;
         let canvas = self
             .dataset
             .native_shape()
             .filter(|s| s.height < size || s.width < size)
             .map(|_| size);
-        Pipeline {
+        ImagePipeline {
             channels: 3,
             canvas,
             augment,
@@ -453,9 +453,9 @@ pub struct Data {
     /// Test images.
     pub test: Arc<dyn ImageSource>,
     /// Training pipeline (augmentation).
-    pub train_pipeline: Pipeline,
+    pub train_pipeline: ImagePipeline,
     /// Evaluation pipeline.
-    pub test_pipeline: Pipeline,
+    pub test_pipeline: ImagePipeline,
 }
 
 impl Data {

@@ -4,8 +4,8 @@
 //! batch_norm`. Runs in the current rayon pool (`RAYON_NUM_THREADS=1` for one core).
 
 use auglocal_kernels::{
-    BatchNormOptions, BatchNormSaved, ConvBackward, batch_norm2d, batch_norm2d_backward_composed,
-    flex, set_conv_backward,
+    BatchNormOptions, BatchNormSaved, Kernels, batch_norm2d, batch_norm2d_backward_composed, flex,
+    set_kernels,
 };
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorPrimitive};
@@ -34,7 +34,7 @@ fn kernels(c: &mut Criterion) {
         let ch = [shape[1]];
         let (x, residual, dy) = (tensor(&shape), tensor(&shape), tensor(&shape));
         let (gamma, beta) = (tensor(&ch), tensor(&ch));
-        set_conv_backward(ConvBackward::Fast);
+        set_kernels(Kernels::Fast);
         let forward = flex::batch_norm2d(
             x.clone(),
             gamma.clone(),
@@ -54,14 +54,14 @@ fn kernels(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         group.sample_size(10);
         group.bench_function("forward/fast", |b| {
-            set_conv_backward(ConvBackward::Fast);
+            set_kernels(Kernels::Fast);
             b.iter(|| {
                 let residual = Some(residual.clone());
                 flex::batch_norm2d(x.clone(), gamma.clone(), beta.clone(), residual, OPTIONS)
             })
         });
         group.bench_function("forward/burn", |b| {
-            set_conv_backward(ConvBackward::Burn);
+            set_kernels(Kernels::Burn);
             b.iter(|| {
                 let residual = Some(float(residual.clone()));
                 let (g, b) = (float(gamma.clone()), float(beta.clone()));
@@ -69,7 +69,7 @@ fn kernels(c: &mut Criterion) {
             })
         });
         group.bench_function("backward/fast", |b| {
-            set_conv_backward(ConvBackward::Fast);
+            set_kernels(Kernels::Fast);
             b.iter(|| flex::batch_norm2d_backward(saved.clone(), dy.clone(), true))
         });
         group.bench_function("backward/burn", |b| {

@@ -25,7 +25,7 @@
 //!   convolves through [`FastConv`]; [`conv2d`] is the tensor-level function.
 //! - [`batch_norm2d`]: the tensor-level BatchNorm (the kernel where there is one, Burn's ops
 //!   otherwise); `auglocal_model::nn::BatchNorm` is the module.
-//! - [`ConvBackward`]: switch back to Burn's own ops for both (`AUGLOCAL_CONV_BACKWARD=burn`).
+//! - [`Kernels`]: switch back to Burn's own ops for both (`AUGLOCAL_KERNELS=burn`).
 //!
 //! On the WGPU and CUDA backends nothing changes: CubeCL has its own backward kernels, which
 //! [`FastConv`]'s defaults call, and [`batch_norm2d`] composes Burn's ops there.
@@ -39,7 +39,7 @@ mod norm;
 
 pub use ext::{FastConv, FastOps, FastOpsAutodiff};
 pub use mode::{
-    CONV_BACKWARD_ENV, ConvBackward, ParseConvBackwardError, conv_backward, set_conv_backward,
+    KERNELS_ENV, Kernels, OLD_KERNELS_ENV, ParseKernelsError, active_kernels, set_kernels,
 };
 pub use module::{Conv2d, conv2d};
 pub use norm::{

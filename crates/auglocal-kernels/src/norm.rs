@@ -155,7 +155,7 @@ pub struct BatchNormTrained<B: Backend> {
 /// `act(gamma (x - mean) / sqrt(var + epsilon) + beta [+ residual])`.
 ///
 /// Runs [`FastBatchNorm`]'s kernel where the backend has one (and
-/// [`ConvBackward::Fast`](crate::ConvBackward) is on), else the same computation composed of
+/// [`Kernels::Fast`](crate::Kernels) is on), else the same computation composed of
 /// Burn's ops on the contiguous view `[n * c, h * w]` with per-row statistics (plain row loops
 /// on the CPU, rather than 4-D broadcasts).
 ///

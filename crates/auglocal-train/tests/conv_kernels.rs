@@ -7,7 +7,7 @@
 mod common;
 
 use auglocal_aux::Rule;
-use auglocal_kernels::{ConvBackward, set_conv_backward};
+use auglocal_kernels::{Kernels, set_kernels};
 use auglocal_train::{Trainer, sgd_config};
 use common::{B, batches, plan};
 
@@ -22,8 +22,8 @@ const STEPS: usize = 30;
 const TOLERANCE: [(usize, f32); 3] = [(1, 1e-5), (12, 1e-2), (STEPS, 0.15)];
 
 /// Every step's per-module losses with the given kernels.
-fn losses(kernels: ConvBackward) -> Vec<Vec<f32>> {
-    set_conv_backward(kernels);
+fn losses(kernels: Kernels) -> Vec<Vec<f32>> {
+    set_kernels(kernels);
     let device = Default::default();
     let plan = plan(Rule::AugLocal, 6);
     let data = batches(6, 16);
@@ -42,8 +42,8 @@ fn losses(kernels: ConvBackward) -> Vec<Vec<f32>> {
 #[test]
 fn fast_kernels_train_like_burns_and_repeat_exactly() {
     let _guard = common::seeded();
-    let burn = losses(ConvBackward::Burn);
-    let fast = losses(ConvBackward::Fast);
+    let burn = losses(Kernels::Burn);
+    let fast = losses(Kernels::Fast);
     let mut worst = 0.0f32;
     for (step, (f, b)) in fast.iter().zip(&burn).enumerate() {
         let tolerance = TOLERANCE
@@ -65,6 +65,6 @@ fn fast_kernels_train_like_burns_and_repeat_exactly() {
         last.iter().zip(first).all(|(l, f)| l < f),
         "losses fell: {first:?} -> {last:?}"
     );
-    assert_eq!(fast, losses(ConvBackward::Fast), "bit for bit on a repeat");
+    assert_eq!(fast, losses(Kernels::Fast), "bit for bit on a repeat");
     eprintln!("largest relative loss difference over {STEPS} steps: {worst:.2e}");
 }

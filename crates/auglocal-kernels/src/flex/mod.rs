@@ -1,7 +1,7 @@
 //! The flex (CPU) kernels of [`FastConv`](crate::FastConv): f32 convolutions with groups 1 and
 //! dilation 1 run per-image im2col (or the image itself for a 1x1 at stride 1) and single-thread
 //! GEMMs, images spread over the current rayon pool. Anything else (other dtypes, grouped or
-//! dilated convolutions), and everything when [`ConvBackward::Burn`] is chosen, runs Burn's
+//! dilated convolutions), and everything when [`Kernels::Burn`] is chosen, runs Burn's
 //! own forward and default backward.
 
 mod gemm;
@@ -14,11 +14,11 @@ use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 use burn_flex::{FlexTensor, Layout};
 
-use crate::mode::{ConvBackward, conv_backward};
+use crate::mode::{Kernels, active_kernels};
 use crate::norm::{BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved};
 use geometry::Geometry;
 
-/// The geometry of a convolution the kernels here cover, when [`ConvBackward::Fast`] is on:
+/// The geometry of a convolution the kernels here cover, when [`Kernels::Fast`] is on:
 /// `x`, `weight` and `other` (the bias or the output gradient, when there is one) in f32.
 fn covered(
     x: &FlexTensor,
@@ -27,8 +27,7 @@ fn covered(
     options: &ConvOptions<2>,
 ) -> Option<Geometry> {
     let f32_ = |t: &FlexTensor| t.dtype() == DType::F32;
-    if conv_backward() != ConvBackward::Fast || !f32_(x) || !f32_(weight) || !other.is_none_or(f32_)
-    {
+    if active_kernels() != Kernels::Fast || !f32_(x) || !f32_(weight) || !other.is_none_or(f32_) {
         return None;
     }
     Geometry::new(
@@ -111,7 +110,7 @@ pub fn conv2d_bias_backward(
     bias: FlexTensor,
     output_grad: FlexTensor,
 ) -> FlexTensor {
-    let fast = conv_backward() == ConvBackward::Fast;
+    let fast = active_kernels() == Kernels::Fast;
     match output_grad.shape().dims::<4>() {
         [_, o, ho, wo] if fast && output_grad.dtype() == DType::F32 && o * ho * wo > 0 => {
             let dy = output_grad.to_contiguous();
@@ -122,7 +121,7 @@ pub fn conv2d_bias_backward(
 }
 
 /// The `[n * c, h * w]` rows of a training-mode BatchNorm's tensors, when the kernels here
-/// cover them ([`ConvBackward::Fast`] on; f32; `like_x` shaped like `x`, `per_channel` `[c]`).
+/// cover them ([`Kernels::Fast`] on; f32; `like_x` shaped like `x`, `per_channel` `[c]`).
 fn norm_rows(
     x: &FlexTensor,
     like_x: &[Option<&FlexTensor>],
@@ -133,7 +132,7 @@ fn norm_rows(
     let &[n, c, h, w] = dims else { return None };
     let fits =
         |t: &FlexTensor, shape: &[usize]| t.dtype() == DType::F32 && t.shape().as_slice() == shape;
-    let covered = conv_backward() == ConvBackward::Fast
+    let covered = active_kernels() == Kernels::Fast
         && n * c * h * w > 0
         && fits(x, dims)
         && like_x.iter().all(|t| t.is_none_or(|t| fits(t, dims)))

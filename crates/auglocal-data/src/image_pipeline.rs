@@ -69,7 +69,7 @@ impl Normalize {
 
 /// What happens to each image before batching.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Pipeline {
+pub struct ImagePipeline {
     /// Channels the network takes (grey images are repeated to 3).
     pub channels: usize,
     /// Centre smaller images on a zero canvas of this side first (Fashion-MNIST 28 -> 32).
@@ -80,7 +80,7 @@ pub struct Pipeline {
     pub normalize: Normalize,
 }
 
-impl Pipeline {
+impl ImagePipeline {
     /// Shape of the output for inputs of `input`.
     pub fn output_shape(&self, input: ImageShape) -> ImageShape {
         let side = |s: usize| self.canvas.map_or(s, |c| s.max(c));
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn grey_28_becomes_rgb_32() {
-        let p = Pipeline {
+        let p = ImagePipeline {
             channels: 3,
             canvas: Some(32),
             augment: Augment::None,
