@@ -58,16 +58,24 @@ impl NetworkArgs {
         }
     }
 
-    /// The network of `classes` classes (else the family's) on RGB images of the flags' side
-    /// (else the network's own), validated.
-    pub fn spec(&self, classes: Option<usize>) -> Result<NetworkSpec> {
+    /// The defaults with these flags, the image side settled: the flag's, else the network's
+    /// own (no data set decides it here).
+    pub fn settings(&self) -> NetworkSettings {
         let mut settings = NetworkSettings::default();
         self.apply(&mut settings);
-        let arch = settings.arch;
         let size = settings
             .image_size
-            .unwrap_or_else(|| arch.default_image_size());
-        let classes = classes.unwrap_or_else(|| arch.default_classes());
+            .unwrap_or_else(|| settings.arch.default_image_size());
+        settings.image_size = Some(size);
+        settings
+    }
+
+    /// The network of `classes` classes (else the family's) on RGB images of
+    /// [`NetworkArgs::settings`]' side, validated.
+    pub fn spec(&self, classes: Option<usize>) -> Result<NetworkSpec> {
+        let settings = self.settings();
+        let size = settings.image_size.unwrap_or_default();
+        let classes = classes.unwrap_or_else(|| settings.arch.default_classes());
         Ok(settings.config(classes, [3, size, size]).spec()?)
     }
 }

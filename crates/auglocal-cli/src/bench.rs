@@ -456,13 +456,7 @@ fn measurement(
     execution: Execution,
     nodes: Option<usize>,
 ) -> Measurement {
-    let mut network = NetworkSettings::default();
-    args.network.apply(&mut network);
-    network.image_size = Some(
-        network
-            .image_size
-            .unwrap_or_else(|| network.arch.default_image_size()),
-    );
+    let network = args.network.settings();
     let mut local = LocalSettings {
         rule,
         ..LocalSettings::default()
@@ -787,11 +781,11 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
             })
         })
         .collect();
-    let network = measurement(args, Rule::Bp, Kernels::Fast, Execution::Sequential, None);
+    let network = args.network.settings();
     BenchReport {
-        arch: network.network.arch,
-        width: network.network.width,
-        image_size: network.image_size(),
+        arch: network.arch,
+        width: network.width,
+        image_size: network.image_size.unwrap_or_default(),
         classes: args.classes,
         batch: args.batch,
         steps: args.steps,
