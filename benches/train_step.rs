@@ -6,11 +6,11 @@
 
 use std::hint::black_box;
 
-use auglocal::aux::{LocalConfig, Plan, Rule, StagePlan};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::data::dataloader::batcher::Batcher;
 use auglocal::data::{ImageBatch, ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal::model::{Arch, NetworkConfig};
+use auglocal::plan::{LocalConfig, Plan, Rule, StagePlan};
 use auglocal::train::pipeline::Pipeline;
 use auglocal::train::{Strategy, Trainer, sgd_config};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::module::{AutodiffModule, Module};
 use auglocal::burn::nn::{PaddingConfig2d, conv::Conv2dConfig};
@@ -14,6 +13,7 @@ use auglocal::data::{Data, DataConfig, DatasetName, Loader, LoaderConfig};
 use auglocal::kernels::{Conv2d, FastOps};
 use auglocal::model::nn::{BatchNorm, BatchNormConfig, num_trainable_params};
 use auglocal::model::{CustomNetworkConfig, LocalUnit};
+use auglocal::plan::{LocalConfig, Plan, Rule};
 use auglocal::train::{Trainer, evaluate, progress::Console, sgd_config};
 
 type B = Autodiff<Flex>;
@@ -50,10 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shape = data.image_shape;
     let widths = [shape.channels, 16, 32, 32, 64, 64];
     let strides = [1, 2, 1, 2, 1];
-    // Seed before drawing your units' weights, so that the seed repeats the whole run;
-    // `from_units` seeds again (with the same seed) before it draws the aux nets.
+    // Burn draws a parameter on its first use: `from_units` seeds the backend, then draws the
+    // units' weights, the head and the aux nets, so the seed repeats the whole run.
     const SEED: u64 = 0;
-    B::seed(&device, SEED);
     let units: Vec<ConvUnit<B>> = (widths.windows(2).zip(strides))
         .map(|(w, s)| ConvUnit::new([w[0], w[1], s], &device))
         .collect();

@@ -3,10 +3,10 @@
 //!
 //! Run with `cargo run --release --example plan`.
 
-use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::tensor::{Distribution, Tensor};
 use auglocal::model::{Arch, NetworkConfig};
+use auglocal::plan::{LocalConfig, Plan, Rule};
 
 type B = Autodiff<Flex>;
 

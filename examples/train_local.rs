@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use auglocal::aux::{LocalConfig, Plan, Rule, StagePlan};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::module::AutodiffModule;
 use auglocal::data::{Data, DataConfig, DatasetName, Loader, LoaderConfig};
 use auglocal::model::{Arch, NetworkConfig};
+use auglocal::plan::{LocalConfig, Plan, Rule, StagePlan};
 use auglocal::train::pipeline::Pipeline;
 use auglocal::train::{Strategy, Trainer, evaluate, progress::Console, sgd_config};
 

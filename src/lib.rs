@@ -9,7 +9,7 @@
 //! This crate re-exports the workspace's crates:
 //! - [`model`]: networks as ordered lists of units (CIFAR ResNet-20..110, ImageNet
 //!   ResNet-18..152, VGG-11..19, or Burn modules of your own) and their Burn modules;
-//! - [`aux`]: the pure AugLocal planner (partition, depth schedule, unit selection, costs) and
+//! - [`plan`]: the pure AugLocal planner (partition, depth schedule, unit selection, costs) and
 //!   the aux nets built from a plan;
 //! - [`data`]: readers for the official data files, the reference's augmentations, and an
 //!   ordered prefetching loader;
@@ -21,7 +21,7 @@
 //!   `batch_norm2d` function a network of one's own can use to train through them.
 //!
 //! ```
-//! use auglocal::aux::{LocalConfig, Plan, Rule};
+//! use auglocal::plan::{LocalConfig, Plan, Rule};
 //! use auglocal::model::{Arch, NetworkConfig};
 //!
 //! let network = NetworkConfig::new(Arch::ResNet110).spec().unwrap();
@@ -29,10 +29,13 @@
 //! assert_eq!(plan.num_modules(), 52);
 //! ```
 
-pub use auglocal_aux as aux;
 pub use auglocal_data as data;
 pub use auglocal_kernels as kernels;
 pub use auglocal_model as model;
+pub use auglocal_plan as plan;
+/// The planner under its former name ([`plan`]), kept so that code written against it builds.
+#[doc(hidden)]
+pub use auglocal_plan as aux;
 pub use auglocal_train as train;
 /// The Burn that auglocal is built with (0.21.0). Use it rather than a `burn` dependency of
 /// your own; `use auglocal::burn;` puts it in scope for `#[derive(Module)]`.

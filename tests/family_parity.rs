@@ -3,8 +3,8 @@
 //! every published setting (ResNet-34 K=17 d=4, ResNet-101 K=34 d=3, VGG-13 K=10 d=2, constant
 //! depth, no K - d subtraction).
 
-use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::model::{Arch, NetworkConfig, UnitKind};
+use auglocal::plan::{LocalConfig, Plan, Rule};
 
 fn imagenet(arch: Arch) -> auglocal::model::NetworkSpec {
     NetworkConfig::new(arch)
@@ -101,7 +101,7 @@ fn resnet34_k17_d4_matches_the_reference() {
     assert_eq!(first.cost.params, 6_515_944);
     // GAP + Linear(512, classes) ends every aux net, never with a BatchNorm1d.
     for aux in plan.aux_plans() {
-        let auglocal::aux::AuxHeadPlan::Linear(head) = &aux.head else {
+        let auglocal::plan::AuxHeadPlan::Linear(head) = &aux.head else {
             panic!("ResNet aux heads are linear")
         };
         assert!(!head.batch_norm && head.width == 512);

@@ -1,10 +1,10 @@
 //! The Burn modules built from a plan: parameter counts and shapes, through the public API.
 
-use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::burn::backend::{Autodiff, Flex};
 use auglocal::burn::tensor::{Distribution, Tensor};
 use auglocal::model::nn::num_trainable_params;
 use auglocal::model::{Arch, NetworkConfig};
+use auglocal::plan::{LocalConfig, Plan, Rule};
 
 type B = Autodiff<Flex>;
 

@@ -1,8 +1,8 @@
 //! Parity of the planner with the reference's arithmetic: every selection and depth of the two
 //! headline configurations, as Python 3 computes them.
 
-use auglocal::aux::{LocalConfig, Plan, Rule};
 use auglocal::model::{Arch, NetworkConfig};
+use auglocal::plan::{LocalConfig, Plan, Rule};
 
 fn plan(arch: Arch, k: usize, depth: usize) -> Plan {
     let network = NetworkConfig::new(arch).spec().expect("valid network");

@@ -93,7 +93,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use anyhow::Context;
-    use auglocal_aux::LossWeights;
+    use auglocal_plan::LossWeights;
     use auglocal_train::{
         DataSettings, ExecutionSettings, LocalSettings, NetworkSettings, Schedule, TrainConfig,
     };

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Result;
-use auglocal_aux::{LossWeights, Rule};
 use auglocal_data::DatasetName;
 use auglocal_model::{Arch, NetworkSpec};
+use auglocal_plan::{LossWeights, Rule};
 use auglocal_train::{
     DataSettings, Execution, ExecutionSettings, Keep, LocalSettings, NetworkSettings, Schedule,
     TrainConfig,

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use auglocal_aux::{Plan, Rule, StagePlan};
 use auglocal_data::{ImageBatcher, ImageSource, Normalize, Synthetic};
 use auglocal_kernels::FastOpsAutodiff;
 use auglocal_kernels::Kernels;
 use auglocal_model::Arch;
+use auglocal_plan::{Plan, Rule, StagePlan};
 use auglocal_train::data_parallel::DataParallel;
 use auglocal_train::footprint;
 use auglocal_train::memory::Meter;
@@ -47,9 +47,10 @@ const MAX_WARMUP: usize = 1_000;
 pub struct BenchArgs {
     #[command(flatten)]
     network: NetworkArgs,
-    /// Classes of the synthetic images and of the network's heads.
-    #[arg(long, default_value_t = 10)]
-    classes: usize,
+    /// Classes of the synthetic images and of the network's heads [default: the family's: 10
+    /// for the CIFAR-size ResNets, 1000 for the ImageNet ResNets and VGG].
+    #[arg(long)]
+    classes: Option<usize>,
     /// Rules to measure, comma-separated; ratios are taken to bp when it is among them.
     #[arg(long, default_value = "bp,greedy,auglocal", value_delimiter = ',')]
     rules: Vec<Rule>,
@@ -440,7 +441,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         file.write(json.as_bytes())?;
     }
     if let Some(file) = chart {
-        plot::bench_chart(&report, file.path())
+        plot::bench_chart(&chart_title(&report), &chart_bars(&report), file.path())
             .with_context(|| format!("drawing {}", file.path().display()))?;
         eprintln!("chart written to {}", file.path().display());
     }
@@ -462,9 +463,12 @@ fn measurement(
         ..LocalSettings::default()
     };
     args.modules.apply(&mut local);
+    let classes = args
+        .classes
+        .unwrap_or_else(|| network.arch.default_classes());
     Measurement {
         network,
-        classes: args.classes,
+        classes,
         local,
         batch: args.batch,
         steps: args.steps,
@@ -786,7 +790,9 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
         arch: network.arch,
         width: network.width,
         image_size: network.image_size.unwrap_or_default(),
-        classes: args.classes,
+        classes: args
+            .classes
+            .unwrap_or_else(|| network.arch.default_classes()),
         batch: args.batch,
         steps: args.steps,
         warmup: args.warmup,
@@ -796,6 +802,36 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
         pipeline_speedups,
         data_parallel_speedups,
     }
+}
+
+/// The chart's title: what was measured, where.
+fn chart_title(report: &BenchReport) -> String {
+    format!(
+        "{} batch {} on {}: peak training memory and speed",
+        report.arch, report.batch, report.device
+    )
+}
+
+/// One group of bars per result, labelled by rule (and kernels, where several were measured).
+fn chart_bars(report: &BenchReport) -> Vec<plot::Bars> {
+    let several = report
+        .results
+        .iter()
+        .any(|r| r.conv != report.results[0].conv);
+    let mib = |b: Option<u64>| b.map_or(0.0, |b| b as f64 / 1_048_576.0);
+    report
+        .results
+        .iter()
+        .map(|r| plot::Bars {
+            label: match several {
+                true => format!("{} ({})", r.rule, r.conv),
+                false => r.rule.to_string(),
+            },
+            heap_mib: mib(r.peak_heap_bytes),
+            rss_mib: mib(r.peak_rss_bytes),
+            images_per_second: r.images_per_second,
+        })
+        .collect()
 }
 
 fn times(r: Option<f64>) -> String {

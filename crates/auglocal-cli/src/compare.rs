@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use auglocal_aux::Rule;
+use auglocal_plan::Rule;
 use auglocal_train::{read_config, read_metrics, read_plan};
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -148,14 +148,68 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         file.write(serde_json::to_string_pretty(&runs)?.as_bytes())?;
     }
     if let Some(file) = plot_budget {
-        plot::accuracy_by_budget(&runs, file.path())
+        plot::accuracy_by_budget(budget_lines(&runs), file.path())
             .with_context(|| format!("drawing {}", file.path().display()))?;
     }
     if let Some(file) = plot_heads {
-        plot::accuracy_by_module(&runs, file.path())
+        let (lines, units) = head_lines(&runs);
+        plot::accuracy_by_module(lines, units, file.path())
             .with_context(|| format!("drawing {}", file.path().display()))?;
     }
     Ok(())
+}
+
+/// Test accuracy against budget: one line per rule, a point per run.
+fn budget_lines(runs: &[RunSummary]) -> Vec<plot::Line> {
+    Rule::ALL
+        .into_iter()
+        .filter_map(|rule| {
+            let mut points: Vec<(f64, f64)> = runs
+                .iter()
+                .filter(|r| r.rule == rule)
+                .map(|r| (r.budget as f64, 100.0 * r.test_accuracy))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (!points.is_empty()).then(|| plot::Line {
+                rule,
+                label: rule.to_string(),
+                points,
+            })
+        })
+        .collect()
+}
+
+/// Each rule's aux-head test accuracy against the unit the head reads, at the rule's largest
+/// budget, ending with the primary network's accuracy at the last unit; and the most units of
+/// those runs.
+fn head_lines(runs: &[RunSummary]) -> (Vec<plot::Line>, usize) {
+    let largest: Vec<&RunSummary> = Rule::ALL
+        .iter()
+        .filter_map(|rule| {
+            runs.iter()
+                .filter(|r| r.rule == *rule)
+                .max_by_key(|r| r.budget)
+        })
+        .collect();
+    let units = largest.iter().map(|r| r.units).max().unwrap_or(1);
+    let lines = largest
+        .into_iter()
+        .map(|r| {
+            let mut points: Vec<(f64, f64)> = r
+                .aux_units
+                .iter()
+                .zip(r.aux_test_accuracy.iter().flatten())
+                .map(|(&u, a)| (u as f64, 100.0 * a))
+                .collect();
+            points.push(((r.units - 1) as f64, 100.0 * r.test_accuracy));
+            plot::Line {
+                rule: r.rule,
+                label: format!("{} ({} images)", r.rule, thousands(r.budget as u64)),
+                points,
+            }
+        })
+        .collect();
+    (lines, units)
 }
 
 /// The runs as a Markdown table.

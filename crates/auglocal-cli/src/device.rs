@@ -51,24 +51,22 @@ impl FromStr for Device {
     }
 }
 
-/// The GPU backend was not compiled into this binary.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "this auglocal was built without the {backend} backend; rebuild it with \
-     `cargo build --release -p auglocal-cli --features {backend}`"
-)]
-pub struct MissingBackend {
-    backend: &'static str,
+/// The GPU backend `backend` was not compiled into this binary: a usage error (exit status 2).
+fn missing_backend(backend: &str) -> anyhow::Error {
+    usage(format!(
+        "this auglocal was built without the {backend} backend; rebuild it with \
+         `cargo build --release -p auglocal-cli --features {backend}`"
+    ))
 }
 
 /// Refuses a device whose backend this binary was built without.
-pub fn check_compiled(device: Device) -> Result<(), MissingBackend> {
+pub fn check_compiled(device: Device) -> Result<()> {
     match device {
         Device::Cpu => Ok(()),
         Device::Wgpu if cfg!(feature = "wgpu") => Ok(()),
         Device::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
-        Device::Wgpu => Err(MissingBackend { backend: "wgpu" }),
-        Device::Cuda(_) => Err(MissingBackend { backend: "cuda" }),
+        Device::Wgpu => Err(missing_backend("wgpu")),
+        Device::Cuda(_) => Err(missing_backend("cuda")),
     }
 }
 
@@ -143,7 +141,7 @@ pub fn dispatch_on<J: BackendJob>(devices: &[Device], job: J) -> Result<J::Outpu
             #[cfg(not(feature = "wgpu"))]
             {
                 drop(job);
-                Err(MissingBackend { backend: "wgpu" }.into())
+                Err(missing_backend("wgpu"))
             }
         }
         Device::Cuda(index) => {
@@ -165,7 +163,7 @@ pub fn dispatch_on<J: BackendJob>(devices: &[Device], job: J) -> Result<J::Outpu
             {
                 let _ = index;
                 drop(job);
-                Err(MissingBackend { backend: "cuda" }.into())
+                Err(missing_backend("cuda"))
             }
         }
     }

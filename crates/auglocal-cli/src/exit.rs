@@ -11,13 +11,11 @@
 
 use std::process::ExitCode;
 
-use auglocal_aux::PlanError;
 use auglocal_data::DataError;
 use auglocal_model::ModelError;
 use auglocal_model::export::ExportError;
+use auglocal_plan::PlanError;
 use auglocal_train::TrainError;
-
-use crate::device::MissingBackend;
 
 /// Something the user gave on the command line, or a file they named, is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +40,6 @@ pub fn status(err: &anyhow::Error) -> u8 {
             || e.is::<PlanError>()
             || e.is::<ModelError>()
             || e.is::<DataError>()
-            || e.is::<MissingBackend>()
         {
             return 2;
         }

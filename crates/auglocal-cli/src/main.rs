@@ -1,4 +1,4 @@
-//! `auglocal`: plan, train and benchmark supervised local learning (AugLocal, ICLR 2024).
+#![doc = include_str!("../README.md")]
 
 mod advice;
 mod args;

@@ -1,8 +1,8 @@
 //! `auglocal plan`: print the local-learning plan as a table or as JSON.
 
 use anyhow::{Context, Result};
-use auglocal_aux::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, StagePlan, StageSpec};
 use auglocal_model::UnitKind;
+use auglocal_plan::{AuxHeadPlan, AuxPlan, ModulePlan, Plan, StagePlan, StageSpec};
 use clap::Args;
 use comfy_table::{CellAlignment, Table, presets};
 
@@ -161,10 +161,10 @@ pub fn render(plan: &Plan) -> String {
         net.image_size,
         config.rule,
     );
-    if config.rule != auglocal_aux::Rule::Bp {
+    if config.rule != auglocal_plan::Rule::Bp {
         out += &format!(", K = {}", config.k);
     }
-    if config.rule == auglocal_aux::Rule::AugLocal {
+    if config.rule == auglocal_plan::Rule::AugLocal {
         let pyramid = config.pyramid.map_or("none".to_string(), |c| c.to_string());
         out += &format!(", d = {}, pyramid {pyramid}", config.depth);
     }
@@ -287,13 +287,13 @@ fn describe(aux: &AuxPlan) -> String {
             "InfoPro: {} x BCE(decoder {}->{}->{}) + {} x CE(conv {}->{} s{}+MLP {})",
             weight(h.reconstruction_weight),
             h.width,
-            auglocal_aux::nets::infopro::INFOPRO_DECODER_WIDTH,
+            auglocal_plan::nets::infopro::INFOPRO_DECODER_WIDTH,
             h.image_channels,
             weight(h.classification_weight),
             h.width,
             h.classifier_width,
             h.classifier_stride,
-            auglocal_aux::nets::infopro::INFOPRO_HIDDEN,
+            auglocal_plan::nets::infopro::INFOPRO_HIDDEN,
         ),
     });
     parts.join(", ")

@@ -1,4 +1,5 @@
-//! Bar charts with plotters: peak memory and speed per rule.
+//! Charts with plotters: bars of peak memory and speed (`bench --plot`), lines of accuracy
+//! (`compare --plot-*`). The charts take plain values; the commands decide what they show.
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::bench::BenchReport;
+use auglocal_plan::Rule;
 
 /// Where TrueType fonts usually are; `AUGLOCAL_PLOT_FONT` names another.
 const FONTS: [&str; 3] = [
@@ -38,47 +39,43 @@ fn register() -> Result<()> {
     Ok(())
 }
 
-/// Two panels side by side: peak memory (heap and RSS, MiB) and images/s, one group per rule.
-pub fn bench_chart(report: &BenchReport, path: &Path) -> Result<()> {
+/// One group of bars of [`bench_chart`]: one measured configuration.
+pub struct Bars {
+    /// The label under the group.
+    pub label: String,
+    /// Peak heap, MiB (0 where not measured).
+    pub heap_mib: f64,
+    /// Peak RSS, MiB (0 where not measured).
+    pub rss_mib: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+}
+
+/// Two panels side by side: peak memory (heap and RSS, MiB) and images/s, one group per
+/// configuration.
+pub fn bench_chart(title: &str, groups: &[Bars], path: &Path) -> Result<()> {
     register()?;
     let root = BitMapBackend::new(path, (1100, 480)).into_drawing_area();
     root.fill(&WHITE)?;
-    let title = format!(
-        "{} batch {} on {}: peak training memory and speed",
-        report.arch, report.batch, report.device
-    );
-    let root = root.titled(&title, ("sans-serif", 22))?;
+    let root = root.titled(title, ("sans-serif", 22))?;
     let (left, right) = root.split_horizontally(620);
-    let several = report
-        .results
-        .iter()
-        .any(|r| r.conv != report.results[0].conv);
-    let rules: Vec<String> = report
-        .results
-        .iter()
-        .map(|r| match several {
-            true => format!("{} ({})", r.rule, r.conv),
-            false => r.rule.to_string(),
-        })
-        .collect();
+    let rules: Vec<String> = groups.iter().map(|g| g.label.clone()).collect();
     // Group i is centred on x = i, so the axis ticks fall on the groups.
     let xs = -0.5..rules.len() as f64 - 0.5;
-    let mib = |b: Option<u64>| b.map_or(0.0, |b| b as f64 / 1_048_576.0);
 
-    let top = report
-        .results
+    let top = groups
         .iter()
-        .map(|r| mib(r.peak_heap_bytes).max(mib(r.peak_rss_bytes)))
+        .map(|g| g.heap_mib.max(g.rss_mib))
         .fold(1.0, f64::max)
         * 1.15;
     let mut memory = panel(&left, "peak memory (MiB)", xs.clone(), top, &rules)?;
     for (series, color, offset) in [("heap", BLUE, -0.35), ("RSS", RED, 0.02)] {
         memory
-            .draw_series(report.results.iter().enumerate().map(|(i, r)| {
+            .draw_series(groups.iter().enumerate().map(|(i, g)| {
                 let v = if series == "heap" {
-                    mib(r.peak_heap_bytes)
+                    g.heap_mib
                 } else {
-                    mib(r.peak_rss_bytes)
+                    g.rss_mib
                 };
                 let x = i as f64 + offset;
                 Rectangle::new([(x, 0.0), (x + 0.33, v)], color.mix(0.7).filled())
@@ -94,17 +91,16 @@ pub fn bench_chart(report: &BenchReport, path: &Path) -> Result<()> {
         .background_style(WHITE)
         .draw()?;
 
-    let fastest = report
-        .results
+    let fastest = groups
         .iter()
-        .map(|r| r.images_per_second)
+        .map(|g| g.images_per_second)
         .fold(1.0, f64::max)
         * 1.15;
     let mut speed = panel(&right, "training images / s", xs, fastest, &rules)?;
-    speed.draw_series(report.results.iter().enumerate().map(|(i, r)| {
+    speed.draw_series(groups.iter().enumerate().map(|(i, g)| {
         let x = i as f64;
         Rectangle::new(
-            [(x - 0.3, 0.0), (x + 0.3, r.images_per_second)],
+            [(x - 0.3, 0.0), (x + 0.3, g.images_per_second)],
             GREEN.mix(0.7).filled(),
         )
     }))?;
@@ -147,8 +143,7 @@ fn label(rules: &[String], x: f64) -> String {
 }
 
 /// Each rule's colour in the charts.
-fn color(rule: auglocal_aux::Rule) -> RGBColor {
-    use auglocal_aux::Rule;
+fn color(rule: Rule) -> RGBColor {
     match rule {
         Rule::Bp => RGBColor(0, 0, 0),
         Rule::Greedy => RGBColor(230, 120, 0),
@@ -159,12 +154,27 @@ fn color(rule: auglocal_aux::Rule) -> RGBColor {
     }
 }
 
+/// One line of an accuracy chart: a rule's points (x, test accuracy in %), drawn in the
+/// rule's colour.
+pub struct Line {
+    /// Whose line (its colour).
+    pub rule: Rule,
+    /// The legend's text.
+    pub label: String,
+    /// The points, in the order they are joined.
+    pub points: Vec<(f64, f64)>,
+}
+
 /// Test accuracy (%) against budget (training images processed), one line per rule.
-pub fn accuracy_by_budget(runs: &[crate::compare::RunSummary], path: &Path) -> Result<()> {
+pub fn accuracy_by_budget(lines: Vec<Line>, path: &Path) -> Result<()> {
     register()?;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
-    let most = runs.iter().map(|r| r.budget).max().unwrap_or(1) as f64 * 1.05;
+    let most = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max)
+        * 1.05;
     let mut chart = ChartBuilder::on(&root)
         .caption("test accuracy against training budget", ("sans-serif", 22))
         .margin(16)
@@ -178,34 +188,17 @@ pub fn accuracy_by_budget(runs: &[crate::compare::RunSummary], path: &Path) -> R
         .x_label_formatter(&|x| crate::format::thousands(*x as u64))
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
-    for rule in auglocal_aux::Rule::ALL {
-        let mut points: Vec<(f64, f64)> = runs
-            .iter()
-            .filter(|r| r.rule == rule)
-            .map(|r| (r.budget as f64, 100.0 * r.test_accuracy))
-            .collect();
-        if points.is_empty() {
-            continue;
-        }
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        line(&mut chart, points, color(rule), rule.to_string())?;
+    for l in lines {
+        line(&mut chart, l)?;
     }
     finish(chart, &root)
 }
 
-/// Each rule's aux-head test accuracy against the unit the head reads, at the rule's largest
-/// budget, ending with the primary network's accuracy at the last unit.
-pub fn accuracy_by_module(runs: &[crate::compare::RunSummary], path: &Path) -> Result<()> {
+/// Test accuracy (%) of a head on each unit's features against the unit (`units` of them), one
+/// line per rule.
+pub fn accuracy_by_module(lines: Vec<Line>, units: usize, path: &Path) -> Result<()> {
     register()?;
-    let largest: Vec<&crate::compare::RunSummary> = auglocal_aux::Rule::ALL
-        .iter()
-        .filter_map(|rule| {
-            runs.iter()
-                .filter(|r| r.rule == *rule)
-                .max_by_key(|r| r.budget)
-        })
-        .collect();
-    let units = largest.iter().map(|r| r.units).max().unwrap_or(1) as f64;
+    let units = units.max(1) as f64;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -225,20 +218,8 @@ pub fn accuracy_by_module(runs: &[crate::compare::RunSummary], path: &Path) -> R
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
-    for r in largest {
-        let mut points: Vec<(f64, f64)> = r
-            .aux_units
-            .iter()
-            .zip(r.aux_test_accuracy.iter().flatten())
-            .map(|(&u, a)| (u as f64, 100.0 * a))
-            .collect();
-        points.push(((r.units - 1) as f64, 100.0 * r.test_accuracy));
-        let label = format!(
-            "{} ({} images)",
-            r.rule,
-            crate::format::thousands(r.budget as u64)
-        );
-        line(&mut chart, points, color(r.rule), label)?;
+    for l in lines {
+        line(&mut chart, l)?;
     }
     finish(chart, &root)
 }
@@ -247,12 +228,13 @@ type LineChart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// One labelled line with a dot at each point.
-fn line(chart: &mut LineChart, points: Vec<(f64, f64)>, c: RGBColor, label: String) -> Result<()> {
+fn line(chart: &mut LineChart, l: Line) -> Result<()> {
+    let c = color(l.rule);
     chart
-        .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
-        .label(label)
+        .draw_series(LineSeries::new(l.points.clone(), c.stroke_width(2)))?
+        .label(l.label)
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-    chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
+    chart.draw_series(l.points.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
     Ok(())
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use auglocal_aux::Rule;
 use auglocal_kernels::FastOpsAutodiff;
+use auglocal_plan::Rule;
 use auglocal_train::bounded::{MAX_CONFIG_BYTES, read_bounded};
 use auglocal_train::nodes::{Nodes, local_processes};
 use auglocal_train::progress::{Console, Silent};

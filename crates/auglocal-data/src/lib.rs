@@ -1,5 +1,6 @@
-//! Data for auglocal: readers for the official files, the reference's augmentations, and an
-//! ordered prefetching loader that yields Burn tensors.
+#![doc = include_str!("../README.md")]
+//!
+//! ## In this crate
 //!
 //! - [`formats`]: CIFAR-10/100 binary, SVHN format 2 (MATLAB v5), STL-10 binary, IDX (MNIST,
 //!   Fashion-MNIST; plain or gzipped) and ImageNet-style image folders, with PNG/JPEG decoding
@@ -14,11 +15,13 @@
 //! - [`ImageBatcher`] (a Burn `Batcher`) and [`Loader`]: batches in a reproducible order, made
 //!   on worker threads.
 //! - [`registry`]: data sets by name ([`DatasetName`]), found in the folder given, `data/<name>` or
-//!   Debian's Fashion-MNIST folder.
+//!   Debian's Fashion-MNIST folder; each data set's facts (shape, classes, normalisation,
+//!   augmentations, files, reader, hint) are one file of `src/datasets/`.
 
 pub mod augment;
 #[cfg(feature = "burn")]
 mod batcher;
+mod datasets;
 mod error;
 pub mod formats;
 mod image;

@@ -1,4 +1,5 @@
-//! Data sets by name: where their files are, how they are read, and their pipelines.
+//! Data sets by name, and opening them: the search for their files, both splits and their
+//! pipelines. Each data set's own facts are in its file of `src/datasets/`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,16 +9,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Augment;
-use crate::formats::cifar::{self, Cifar};
 use crate::formats::folder::ImageFolder;
-use crate::formats::{idx, stl10, svhn};
 use crate::source::{First, ImageSource};
 use crate::synthetic::Synthetic;
-use crate::transform::Padding;
 use crate::{DataError, ImagePipeline, ImageShape, Normalize, Preprocess};
 
-/// Where Debian's `dataset-fashion-mnist` package installs the data.
-pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+pub use crate::datasets::DEBIAN_FASHION_MNIST;
 /// Environment variable naming a folder that holds one subfolder per data set.
 pub const DATA_DIR_ENV: &str = "AUGLOCAL_DATA_DIR";
 
@@ -68,128 +65,44 @@ impl DatasetName {
 
     /// The name on the command line, and of its folder under `data/`.
     pub fn name(self) -> &'static str {
-        match self {
-            DatasetName::Cifar10 => "cifar10",
-            DatasetName::Cifar100 => "cifar100",
-            DatasetName::Svhn => "svhn",
-            DatasetName::Stl10 => "stl10",
-            DatasetName::Imagenet => "imagenet",
-            DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Mnist => "mnist",
-            DatasetName::Synthetic => "synthetic",
-        }
+        self.info().name
     }
 
     /// Shape of the stored images (`None`: image folders vary).
     pub fn native_shape(self) -> Option<ImageShape> {
-        match self {
-            DatasetName::Cifar10 | DatasetName::Cifar100 | DatasetName::Svhn => {
-                Some(ImageShape::new(3, 32, 32))
-            }
-            DatasetName::Stl10 => Some(ImageShape::new(3, 96, 96)),
-            DatasetName::FashionMnist | DatasetName::Mnist => Some(ImageShape::new(1, 28, 28)),
-            DatasetName::Imagenet | DatasetName::Synthetic => None,
-        }
+        self.info().native_shape
     }
 
     /// The names of the classes by label, for the data sets whose classes are fixed.
     pub fn class_names(self) -> Option<&'static [&'static str]> {
-        match self {
-            DatasetName::FashionMnist => Some(&FASHION_MNIST_CLASSES),
-            DatasetName::Mnist | DatasetName::Svhn => Some(&DIGITS),
-            DatasetName::Cifar10 => Some(&CIFAR10_CLASSES),
-            DatasetName::Cifar100 => Some(&CIFAR100_CLASSES),
-            DatasetName::Stl10 => Some(&STL10_CLASSES),
-            DatasetName::Imagenet | DatasetName::Synthetic => None,
-        }
+        self.info().classes
     }
 
     /// Side of the square images a network for this data set takes by default: 32 for the
     /// CIFAR-size sets (Fashion-MNIST and MNIST are centred on a 32x32 canvas), 96 for STL-10,
     /// 224 for ImageNet.
     pub fn default_image_size(self) -> usize {
-        match self {
-            DatasetName::Stl10 => 96,
-            DatasetName::Imagenet => 224,
-            _ => 32,
-        }
+        self.info().default_image_size
     }
 
     /// The normalisation of the reference (or the data set's usual one).
     pub fn normalize(self) -> Normalize {
-        match self {
-            DatasetName::Cifar10 | DatasetName::Cifar100 => Normalize::CIFAR,
-            DatasetName::Svhn | DatasetName::Stl10 | DatasetName::Synthetic => Normalize::HALF,
-            DatasetName::Imagenet => Normalize::IMAGENET,
-            DatasetName::FashionMnist => Normalize::FASHION_MNIST,
-            DatasetName::Mnist => Normalize::MNIST,
-        }
+        self.info().normalize
     }
 
     /// Training augmentation for a network taking `size x size` images.
     pub fn train_augment(self, size: usize) -> Augment {
-        let pad_crop = |pad, padding, flip| Augment::PadCrop {
-            pad,
-            padding,
-            size,
-            flip,
-        };
-        match self {
-            DatasetName::Cifar10 | DatasetName::Cifar100 => pad_crop(4, Padding::Reflect, true),
-            DatasetName::Svhn => pad_crop(2, Padding::Zero, false),
-            DatasetName::Stl10 | DatasetName::FashionMnist => pad_crop(4, Padding::Zero, true),
-            // Digits are not mirror-symmetric.
-            DatasetName::Mnist => pad_crop(4, Padding::Zero, false),
-            DatasetName::Imagenet => Augment::RandomResizedCrop { size, flip: true },
-            DatasetName::Synthetic => Augment::None,
-        }
+        (self.info().train_augment)(size)
     }
 
     /// Evaluation transformation for a network taking `size x size` images.
     pub fn eval_augment(self, size: usize) -> Augment {
-        match self {
-            // 224 -> resize 256, centre crop 224.
-            DatasetName::Imagenet => Augment::ResizeCenterCrop {
-                resize: size * 256 / 224,
-                crop: size,
-            },
-            _ => Augment::None,
-        }
+        (self.info().eval_augment)(size)
     }
 
     /// What to do when the files are missing.
     pub fn hint(self) -> &'static str {
-        match self {
-            DatasetName::FashionMnist => {
-                "Run scripts/fetch-data.sh (Debian's dataset-fashion-mnist package, or the \
-                 official download), or give the folder of the four IDX files (`data_dir`)"
-            }
-            DatasetName::Mnist => {
-                "Put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
-                 t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in data/mnist"
-            }
-            DatasetName::Cifar10 => {
-                "Extract cifar-10-binary.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) \
-                 into data/cifar10"
-            }
-            DatasetName::Cifar100 => {
-                "Extract cifar-100-binary.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) \
-                 into data/cifar100"
-            }
-            DatasetName::Svhn => {
-                "Put train_32x32.mat and test_32x32.mat (http://ufldl.stanford.edu/housenumbers/) \
-                 in data/svhn"
-            }
-            DatasetName::Stl10 => {
-                "Extract stl10_binary.tar.gz (https://cs.stanford.edu/~acoates/stl10/) into \
-                 data/stl10"
-            }
-            DatasetName::Imagenet => {
-                "Arrange ImageNet as data/imagenet/train/<class>/*.JPEG and \
-                 data/imagenet/val/<class>/*.JPEG"
-            }
-            DatasetName::Synthetic => "The synthetic set needs no files",
-        }
+        self.info().hint
     }
 }
 
@@ -218,142 +131,6 @@ impl FromStr for DatasetName {
             })
     }
 }
-
-/// Fashion-MNIST's classes (Zalando's labels, in label order).
-const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-/// MNIST's and SVHN's (SVHN's label 10 is read as the digit 0).
-const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-/// CIFAR-10's (`batches.meta.txt`).
-const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
-/// CIFAR-100's fine labels (`fine_label_names.txt`, alphabetical).
-const CIFAR100_CLASSES: [&str; 100] = [
-    "apple",
-    "aquarium_fish",
-    "baby",
-    "bear",
-    "beaver",
-    "bed",
-    "bee",
-    "beetle",
-    "bicycle",
-    "bottle",
-    "bowl",
-    "boy",
-    "bridge",
-    "bus",
-    "butterfly",
-    "camel",
-    "can",
-    "castle",
-    "caterpillar",
-    "cattle",
-    "chair",
-    "chimpanzee",
-    "clock",
-    "cloud",
-    "cockroach",
-    "couch",
-    "crab",
-    "crocodile",
-    "cup",
-    "dinosaur",
-    "dolphin",
-    "elephant",
-    "flatfish",
-    "forest",
-    "fox",
-    "girl",
-    "hamster",
-    "house",
-    "kangaroo",
-    "keyboard",
-    "lamp",
-    "lawn_mower",
-    "leopard",
-    "lion",
-    "lizard",
-    "lobster",
-    "man",
-    "maple_tree",
-    "motorcycle",
-    "mountain",
-    "mouse",
-    "mushroom",
-    "oak_tree",
-    "orange",
-    "orchid",
-    "otter",
-    "palm_tree",
-    "pear",
-    "pickup_truck",
-    "pine_tree",
-    "plain",
-    "plate",
-    "poppy",
-    "porcupine",
-    "possum",
-    "rabbit",
-    "raccoon",
-    "ray",
-    "road",
-    "rocket",
-    "rose",
-    "sea",
-    "seal",
-    "shark",
-    "shrew",
-    "skunk",
-    "skyscraper",
-    "snail",
-    "snake",
-    "spider",
-    "squirrel",
-    "streetcar",
-    "sunflower",
-    "sweet_pepper",
-    "table",
-    "tank",
-    "telephone",
-    "television",
-    "tiger",
-    "tractor",
-    "train",
-    "trout",
-    "tulip",
-    "turtle",
-    "wardrobe",
-    "whale",
-    "willow_tree",
-    "wolf",
-    "woman",
-    "worm",
-];
-/// STL-10's (`class_names.txt`).
-const STL10_CLASSES: [&str; 10] = [
-    "airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck",
-];
 
 /// What to open.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -424,17 +201,12 @@ impl DataConfig {
         if let Some(names) = self.dataset.class_names() {
             return Ok(Some(names.iter().map(|n| n.to_string()).collect()));
         }
-        if self.dataset != DatasetName::Imagenet {
+        if !self.dataset.info().class_folders {
             return Ok(None);
         }
-        let files = locate(self.dataset, self.data_dir.as_deref())?;
-        let train = files.paths(Split::Train).ok_or_else(|| {
-            DataError::Config(format!(
-                "{}: the training split of imagenet is incomplete",
-                files.dir.display()
-            ))
-        })?;
-        Ok(Some(ImageFolder::list_classes(&train[0])?))
+        Ok(Some(
+            locate(self.dataset, self.data_dir.as_deref())?.class_folders()?,
+        ))
     }
 }
 
@@ -529,62 +301,28 @@ impl Located {
     /// The first of `names` present in the folder. Whatever is there counts (a folder, a FIFO,
     /// a dangling symlink): the reader then says what is wrong with that path, instead of the
     /// data set being reported missing.
-    fn file(&self, names: &[&str]) -> Option<PathBuf> {
+    pub(crate) fn file(&self, names: &[&str]) -> Option<PathBuf> {
         names
             .iter()
             .map(|n| self.dir.join(n))
             .find(|p| std::fs::symlink_metadata(p).is_ok())
     }
 
-    fn idx_pair(&self, prefix: &str) -> Option<(PathBuf, PathBuf)> {
-        let images = format!("{prefix}-images-idx3-ubyte");
-        let labels = format!("{prefix}-labels-idx1-ubyte");
-        Some((
-            self.file(&[&format!("{images}.gz"), &images])?,
-            self.file(&[&format!("{labels}.gz"), &labels])?,
-        ))
-    }
-
     /// The files of `split`, or `None` if one is missing.
     fn paths(&self, split: Split) -> Option<Vec<PathBuf>> {
-        let train = split == Split::Train;
-        match self.dataset {
-            DatasetName::Cifar10 => {
-                if train {
-                    (1..=5)
-                        .map(|i| self.file(&[&format!("data_batch_{i}.bin")]))
-                        .collect()
-                } else {
-                    Some(vec![self.file(&["test_batch.bin"])?])
-                }
-            }
-            DatasetName::Cifar100 => Some(vec![self.file(&[if train {
-                "train.bin"
-            } else {
-                "test.bin"
-            }])?]),
-            DatasetName::Svhn => Some(vec![self.file(&[if train {
-                "train_32x32.mat"
-            } else {
-                "test_32x32.mat"
-            }])?]),
-            DatasetName::Stl10 => {
-                let p = if train { "train" } else { "test" };
-                Some(vec![
-                    self.file(&[&format!("{p}_X.bin")])?,
-                    self.file(&[&format!("{p}_y.bin")])?,
-                ])
-            }
-            DatasetName::FashionMnist | DatasetName::Mnist => {
-                let (i, l) = self.idx_pair(if train { "train" } else { "t10k" })?;
-                Some(vec![i, l])
-            }
-            DatasetName::Imagenet => {
-                let d = self.dir.join(if train { "train" } else { "val" });
-                d.is_dir().then(|| vec![d])
-            }
-            DatasetName::Synthetic => None,
-        }
+        (self.dataset.info().files)(self, split)
+    }
+
+    /// The class folders of the training root, in label order (image folders).
+    pub(crate) fn class_folders(&self) -> Result<Vec<String>, DataError> {
+        let train = self.paths(Split::Train).ok_or_else(|| {
+            DataError::Config(format!(
+                "{}: the training split of {} is incomplete",
+                self.dir.display(),
+                self.dataset
+            ))
+        })?;
+        ImageFolder::list_classes(&train[0])
     }
 
     /// Reads one split.
@@ -600,44 +338,7 @@ impl Located {
                 self.dataset
             ))
         })?;
-        Ok(match self.dataset {
-            DatasetName::Cifar10 => Arc::new(cifar::read(&paths, Cifar::Ten)?),
-            DatasetName::Cifar100 => Arc::new(cifar::read(&paths, Cifar::Hundred)?),
-            DatasetName::Svhn => Arc::new(svhn::read(&paths[0])?),
-            DatasetName::Stl10 => Arc::new(stl10::read(&paths[0], &paths[1])?),
-            DatasetName::FashionMnist | DatasetName::Mnist => {
-                let shape = self.dataset.native_shape().map(|s| (s.height, s.width));
-                Arc::new(idx::read(&paths[0], &paths[1], 10, shape)?)
-            }
-            DatasetName::Imagenet => match split {
-                Split::Train => Arc::new(ImageFolder::open(&paths[0])?),
-                // Validation classes take the training classes' labels, by folder name.
-                Split::Test => {
-                    let train = self.paths(Split::Train).ok_or_else(|| {
-                        DataError::Config(format!(
-                            "{}: the training split of imagenet is incomplete",
-                            self.dir.display()
-                        ))
-                    })?;
-                    let classes = ImageFolder::list_classes(&train[0])?;
-                    Arc::new(ImageFolder::open_with_classes(&paths[0], &classes)?)
-                }
-            },
-            // `paths` has no files for it, so the error above was already returned.
-            DatasetName::Synthetic => {
-                return Err(DataError::Config("the synthetic set has no files".into()));
-            }
-        })
-    }
-}
-
-/// Subfolders that official archives extract to.
-fn archive_subdir(name: DatasetName) -> Option<&'static str> {
-    match name {
-        DatasetName::Cifar10 => Some("cifar-10-batches-bin"),
-        DatasetName::Cifar100 => Some("cifar-100-binary"),
-        DatasetName::Stl10 => Some("stl10_binary"),
-        _ => None,
+        (self.dataset.info().read)(self, split, &paths)
     }
 }
 
@@ -651,16 +352,14 @@ pub fn search_dirs(name: DatasetName, data_dir: Option<&Path>) -> Vec<PathBuf> {
                 .into_iter()
                 .collect();
             roots.push(Path::new("data").join(name.name()));
-            if name == DatasetName::FashionMnist {
-                roots.push(PathBuf::from(DEBIAN_FASHION_MNIST));
-            }
+            roots.extend(name.info().also_searched.iter().map(PathBuf::from));
             roots
         }
     };
     roots
         .into_iter()
         .flat_map(|r| {
-            let sub = archive_subdir(name).map(|s| r.join(s));
+            let sub = name.info().archive_subdir.map(|s| r.join(s));
             std::iter::once(r).chain(sub)
         })
         .collect()

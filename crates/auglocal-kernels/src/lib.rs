@@ -1,6 +1,6 @@
-//! Hand-written kernels of auglocal, plugged into Burn through its backend-extension mechanism
-//! (a trait over [`Backend`](burn::tensor::backend::Backend), implemented for each backend and
-//! for [`Autodiff`](burn::backend::Autodiff), which registers its own backward step).
+#![doc = include_str!("../README.md")]
+//!
+//! ## In this crate
 //!
 //! Two kernels so far, both for Burn 0.21's CPU backend (flex):
 //!

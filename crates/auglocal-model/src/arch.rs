@@ -140,11 +140,6 @@ impl Arch {
         }
     }
 
-    /// Number of units (stem and blocks, or conv units).
-    pub fn num_units(self) -> usize {
-        crate::family::num_units(self)
-    }
-
     fn known_names() -> String {
         Self::ALL.map(Arch::name).join(", ")
     }

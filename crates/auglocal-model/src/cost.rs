@@ -10,6 +10,9 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+/// Channels of a Bottleneck's output per plane.
+pub const BOTTLENECK_EXPANSION: usize = 4;
+
 /// Trainable parameters and forward multiply-adds per image of a piece of network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cost {
@@ -104,7 +107,7 @@ pub fn basic_block(in_width: usize, out_width: usize, stride: usize, in_size: us
 /// conv3x3(stride) + BN + ReLU, conv1x1 (planes -> 4 planes) + BN, plus a 1x1 conv (stride) +
 /// BN projection shortcut when the stride or the width changes (torchvision's layout).
 pub fn bottleneck(in_width: usize, planes: usize, stride: usize, in_size: usize) -> Cost {
-    let out_width = planes * crate::BOTTLENECK_EXPANSION;
+    let out_width = planes * BOTTLENECK_EXPANSION;
     let out_size = conv_out_size(in_size, stride);
     let mut cost = conv2d(in_width, planes, 1, in_size)
         + batch_norm(planes)
@@ -151,7 +154,7 @@ pub fn bottleneck_activations(
     stride: usize,
     in_size: usize,
 ) -> u64 {
-    let out_width = planes * crate::BOTTLENECK_EXPANSION;
+    let out_width = planes * BOTTLENECK_EXPANSION;
     let out_size = conv_out_size(in_size, stride);
     let (inner_in, inner_out) = ((in_size * in_size) as u64, (out_size * out_size) as u64);
     let out = (out_width as u64) * inner_out;

@@ -66,7 +66,8 @@ impl CustomNetworkConfig {
     }
 
     /// Describes `units` by running one zero image through them in inference mode
-    /// (`AutodiffModule::valid`, so BatchNorm uses and keeps its running statistics).
+    /// (`AutodiffModule::valid`, so BatchNorm uses and keeps its running statistics). The pass
+    /// runs on clones: weights the units have not drawn yet stay undrawn.
     ///
     /// A unit must keep its maps square and not enlarge them; its stride is taken as
     /// `ceil(in_size / out_size)`. A unit that does not accept its predecessor's output panics
@@ -94,6 +95,10 @@ impl CustomNetworkConfig {
         let mut x = Tensor::<B::InnerBackend, 4>::zeros([1, channels, height, width], device);
         let mut specs = Vec::with_capacity(units.len());
         for (index, unit) in units.iter().enumerate() {
+            // A clone: Burn draws a parameter on its first use, and a clone of an undrawn one
+            // draws its own; the units keep theirs undrawn, for the trainer to draw after
+            // seeding (`Trainer::from_units`).
+            let unit = unit.clone();
             let [_, in_width, in_size, _] = x.dims();
             x = LocalUnit::forward(&unit.valid(), x);
             let [_, out_width, out_h, out_w] = x.dims();
@@ -112,7 +117,7 @@ impl CustomNetworkConfig {
             let stride = in_size.div_ceil(out_h);
             specs.push(UnitSpec {
                 kind: UnitKind::Custom {
-                    params: crate::nn::num_trainable_params(unit) as u64,
+                    params: crate::nn::num_trainable_params(&unit) as u64,
                 },
                 in_width,
                 out_width,

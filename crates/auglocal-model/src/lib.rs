@@ -1,4 +1,6 @@
-//! Networks as ordered lists of units, and the Burn modules built from them.
+#![doc = include_str!("../README.md")]
+//!
+//! ## In this crate
 //!
 //! Two layers, kept apart:
 //! - **pure description** ([`Arch`], [`NetworkConfig`], [`NetworkSpec`], [`UnitSpec`],
@@ -39,12 +41,11 @@ pub mod nn;
 mod spec;
 
 pub use arch::{Arch, Family};
-pub use cost::Cost;
+pub use cost::{BOTTLENECK_EXPANSION, Cost};
 #[cfg(feature = "burn")]
 pub use custom::{CustomNetworkConfig, LocalUnit};
 pub use error::ModelError;
 pub use spec::{
-    AuxHeadStyle, BOTTLENECK_EXPANSION, HeadSpec, Init, LocalStyle, MAX_CHANNELS, MAX_CLASSES,
-    MAX_IMAGE_SIZE, MAX_WIDTH_MULTIPLIER, NetworkConfig, NetworkSpec, STAGE_WIDTHS, UnitKind,
-    UnitSpec, VGG_POOL,
+    AuxHeadStyle, HeadSpec, Init, LocalStyle, MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE,
+    MAX_WIDTH_MULTIPLIER, NetworkConfig, NetworkSpec, STAGE_WIDTHS, UnitKind, UnitSpec, VGG_POOL,
 };

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cost::{self, Cost};
+use crate::cost::{self, BOTTLENECK_EXPANSION, Cost};
 use crate::{Arch, ModelError};
 
 /// Stage widths of the CIFAR ResNets at width multiplier 1.
@@ -23,9 +23,6 @@ pub const MAX_WIDTH_MULTIPLIER: f64 = 64.0;
 pub const MAX_CHANNELS: usize = 64;
 /// Largest side of an input image, in pixels.
 pub const MAX_IMAGE_SIZE: usize = 4096;
-
-/// Channels of a Bottleneck's output per plane.
-pub const BOTTLENECK_EXPANSION: usize = 4;
 
 fn three() -> usize {
     3
@@ -377,48 +374,6 @@ impl NetworkConfig {
     /// For `image_size x image_size` images.
     pub fn with_image_size(self, image_size: usize) -> Self {
         Self { image_size, ..self }
-    }
-
-    /// Checks the configuration and lays the network out as units.
-    ///
-    /// Every size is bounded ([`MAX_CLASSES`], [`MAX_WIDTH_MULTIPLIER`], [`MAX_CHANNELS`],
-    /// [`MAX_IMAGE_SIZE`]), so that parameter and multiply-add counts cannot overflow; an
-    /// image too small for the network's pools is an error naming the smallest size.
-    pub fn spec(&self) -> Result<NetworkSpec, ModelError> {
-        check_classes(self.num_classes)?;
-        if !(self.width_multiplier.is_finite()
-            && self.width_multiplier > 0.0
-            && self.width_multiplier <= MAX_WIDTH_MULTIPLIER)
-        {
-            return Err(ModelError::InvalidWidthMultiplier(self.width_multiplier));
-        }
-        if !(1..=MAX_CHANNELS).contains(&self.in_channels)
-            || !(1..=MAX_IMAGE_SIZE).contains(&self.image_size)
-        {
-            return Err(ModelError::InvalidInput {
-                channels: self.in_channels,
-                size: self.image_size,
-            });
-        }
-        let layout = crate::family::layout(self).ok_or(ModelError::CustomLayout)?;
-        let min = crate::family::min_image_size(self.arch);
-        if self.image_size < min {
-            return Err(ModelError::ImageTooSmall {
-                arch: self.arch,
-                size: self.image_size,
-                min,
-            });
-        }
-        Ok(NetworkSpec {
-            arch: self.arch,
-            num_classes: self.num_classes,
-            width_multiplier: self.width_multiplier,
-            in_channels: self.in_channels,
-            image_size: self.image_size,
-            units: layout.units,
-            head: layout.head,
-            local: layout.local,
-        })
     }
 }
 

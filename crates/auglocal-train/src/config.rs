@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use auglocal_aux::{LocalConfig, LossWeights, Rule};
 use auglocal_data::DatasetName;
 use auglocal_model::{Arch, NetworkConfig, NetworkSpec};
+use auglocal_plan::{LocalConfig, LossWeights, Rule};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -583,7 +583,7 @@ impl TrainConfig {
             ));
         }
         let network = self.network_spec(10, [3, size, size])?;
-        auglocal_aux::Plan::new(&network, &self.local_config(&network))?;
+        auglocal_plan::Plan::new(&network, &self.local_config(&network))?;
         Ok(())
     }
 }

@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use auglocal_aux::PlanError;
 use auglocal_data::DataError;
 use auglocal_model::ModelError;
+use auglocal_plan::PlanError;
 use burn::record::RecorderError;
 
 /// Why a run could not start, continue or finish.
@@ -121,7 +121,8 @@ pub enum TrainError {
     /// A loss became NaN or infinite.
     #[error(
         "training diverged: the loss of module {module} became {loss} at step {step} of epoch \
-         {epoch} (lr {lr}); {hint}"
+         {epoch} (lr {lr}); {}",
+        divergence_advice(*lr, run.as_ref())
     )]
     Diverged {
         /// The module whose loss diverged.
@@ -134,8 +135,8 @@ pub enum TrainError {
         loss: f32,
         /// The learning rate of the epoch.
         lr: f64,
-        /// What to change, and where the last good checkpoint is.
-        hint: String,
+        /// What the run adds, where a [`crate::Run`] trained (`None` for a bare trainer).
+        run: Option<DivergedRun>,
     },
 
     /// A data-parallel replica failed: its thread pool, or the collective that averages the
@@ -197,6 +198,46 @@ pub enum TrainError {
         /// What they disagree on.
         what: String,
     },
+}
+
+/// What a [`crate::Run`] knows of a divergence beyond the trainer: the weight decay it trained
+/// with and the last good checkpoint it keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DivergedRun {
+    /// The optimiser's weight decay (`config.optimizer.weight_decay`).
+    pub weight_decay: f64,
+    /// The last good checkpoint and its epoch; `None` when none was written yet.
+    pub last_checkpoint: Option<(PathBuf, usize)>,
+}
+
+/// What to change after a divergence at `lr`, and where the last good checkpoint is.
+fn divergence_advice(lr: f64, run: Option<&DivergedRun>) -> String {
+    let Some(run) = run else {
+        return "lower the learning rate".into();
+    };
+    let decay = run.weight_decay;
+    // The reference uses 1e-4 (5e-4 is common): 100 times that is the likely culprit.
+    let cause = if decay >= 1e-2 {
+        format!(
+            "weight decay {decay} is far above the usual 1e-4 to 5e-4 (lr x weight decay is {}): \
+             lower `config.optimizer.weight_decay`",
+            lr * decay
+        )
+    } else {
+        "lower `config.lr`".to_string()
+    };
+    format!("{cause}; {}", kept_words(run.last_checkpoint.as_ref()))
+}
+
+/// Where the last good checkpoint is (and its epoch), in words.
+pub(crate) fn kept_words(last_checkpoint: Option<&(PathBuf, usize)>) -> String {
+    match last_checkpoint {
+        None => "no checkpoint was written yet".to_string(),
+        Some((path, epoch)) => format!(
+            "the last good checkpoint, {} (epoch {epoch}), is kept",
+            path.display()
+        ),
+    }
 }
 
 impl TrainError {

@@ -15,9 +15,9 @@
 
 use std::time::Instant;
 
-use auglocal_aux::{Plan, StagePlan};
 use auglocal_data::Normalize;
 use auglocal_kernels::FastOpsAutodiff;
+use auglocal_plan::{Plan, StagePlan};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};

@@ -8,10 +8,10 @@ use auglocal_kernels::FastOpsAutodiff;
 use auglocal_model::export::{self, Manifest, Provenance};
 use burn::module::AutodiffModule;
 
+use crate::built::Built;
 use crate::checkpoint::{self, CHECKPOINTS};
 use crate::config::best_epoch;
 use crate::local::LocalNetwork;
-use crate::run::Built;
 use crate::rundir;
 use crate::{Keep, TrainConfig, TrainError};
 
@@ -39,7 +39,7 @@ pub struct RunExport {
 
 /// The rule as people write it: `auglocal K=16 d=2 pyramid 0.5, 15 modules`.
 fn rule_text(config: &TrainConfig, units: usize, modules: usize) -> String {
-    use auglocal_aux::Rule;
+    use auglocal_plan::Rule;
     if config.local.rule == Rule::Bp {
         return config.local.rule.to_string();
     }
@@ -121,7 +121,7 @@ pub fn export_run<B: FastOpsAutodiff>(
         Err(_) => Built::<B>::new(config.clone(), device)?.plan,
     };
     let loaded = checkpoint::read(&folder, LocalNetwork::<B>::init(&plan, device), device)?;
-    let network = loaded.network.valid().into_network();
+    let network = loaded.network.valid().into_primary();
 
     let image_size = plan.network.image_size;
     let mut data = DataConfig::new(config.data.dataset, image_size);

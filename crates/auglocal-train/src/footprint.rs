@@ -2,7 +2,7 @@
 //! allocated: a width, batch or image size that cannot fit is refused with "this needs N GiB"
 //! instead of failing deep inside an allocation.
 
-use auglocal_aux::Plan;
+use auglocal_plan::Plan;
 
 use crate::TrainError;
 
@@ -78,8 +78,8 @@ pub fn check(plan: &Plan, batch: usize) -> Result<(), TrainError> {
 
 #[cfg(test)]
 mod tests {
-    use auglocal_aux::{LocalConfig, Rule};
     use auglocal_model::{Arch, NetworkConfig};
+    use auglocal_plan::{LocalConfig, Rule};
 
     use super::*;
 

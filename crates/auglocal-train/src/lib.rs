@@ -1,7 +1,6 @@
-//! The local trainer: a network cut into gradient-isolated modules, each trained by its own
-//! aux net (or, for the last, the primary head), with activations detached between modules so
-//! that each module's graph is freed before the next one runs. `bp` (one module) is plain
-//! end-to-end backprop through the same code.
+#![doc = include_str!("../README.md")]
+//!
+//! ## In this crate
 //!
 //! - [`Trainer`]: the step ([`Trainer::step`]) and the epoch, with one SGD optimiser per
 //!   module ([`sgd_config`]: Nesterov momentum, coupled weight decay, as the reference).
@@ -20,6 +19,7 @@
 //! - [`Schedule`]: the reference's cosine with warm-up, or constant.
 
 pub mod bounded;
+mod built;
 pub mod checkpoint;
 mod config;
 pub mod data_parallel;
@@ -47,7 +47,7 @@ pub use config::{
     CONFIG_FORMAT, DataSettings, ExecutionSettings, Keep, LocalSettings, MAX_BATCH, MAX_EPOCHS,
     MAX_NODES, MAX_THREADS, MAX_WORKERS, NetworkSettings, SgdSettings, TrainConfig, best_epoch,
 };
-pub use error::TrainError;
+pub use error::{DivergedRun, TrainError};
 pub use execution::{Execution, Strategy, Timing};
 pub use export::{EpochChoice, RunExport, export_run};
 pub use local::{LocalModule, LocalNetwork, Output};

@@ -3,11 +3,11 @@
 //! Generic over the type of the primary network's units, `U`: auglocal's own [`Unit`] by
 //! default, or any [`LocalUnit`] of a library user's ([`LocalNetwork::from_units`]).
 
-use auglocal_aux::nets::cross_entropy;
-use auglocal_aux::{AuxNet, Plan};
 use auglocal_kernels::FastOps;
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::{Head, Network, Unit, materialize};
+use auglocal_plan::nets::cross_entropy;
+use auglocal_plan::{AuxNet, Plan};
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
@@ -161,9 +161,15 @@ impl<B: Backend, U: Module<B>> LocalNetwork<B, U> {
     ///
     /// # Panics
     /// As [`LocalNetwork::into_parts`].
-    pub fn into_network(self) -> Network<B, U> {
+    pub fn into_primary(self) -> Network<B, U> {
         let (units, head) = self.into_parts();
         Network { units, head }
+    }
+
+    /// [`LocalNetwork::into_primary`] under its former name.
+    #[deprecated(note = "renamed `into_primary`: the primary network, without the aux nets")]
+    pub fn into_network(self) -> Network<B, U> {
+        self.into_primary()
     }
 
     fn cut(units: Vec<U>, head: Head<B>, plan: &Plan, aux_nets: Vec<AuxNet<B>>) -> Self {

@@ -1,5 +1,5 @@
 //! Pipelined training (update unlocking): the modules cut into stages
-//! ([`auglocal_aux::StagePlan`]), each stage on an OS thread of its own, with its own device,
+//! ([`auglocal_plan::StagePlan`]), each stage on an OS thread of its own, with its own device,
 //! its own rayon pool, its modules and their optimisers. Stage `s` takes batch `t` from stage
 //! `s - 1`, steps its modules exactly as the sequential trainer does, and hands its detached
 //! output on, while stage `s - 1` already trains on batch `t + 1`.
@@ -23,9 +23,9 @@ use std::ops::Range;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use auglocal_aux::StagePlan;
 use auglocal_data::Normalize;
 use auglocal_kernels::FastOpsAutodiff;
+use auglocal_plan::StagePlan;
 use burn::module::Module;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};

@@ -7,9 +7,9 @@ use auglocal_kernels::FastOpsAutodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::built::{Built, test_loader};
 use crate::checkpoint::{self, CheckpointState};
 use crate::metrics::EpochMetrics;
-use crate::run::{Built, test_loader};
 use crate::rundir::{self, CONFIG, METRICS, PLAN, first_difference};
 use crate::trainer::{Evaluation, evaluate};
 use crate::{TrainConfig, TrainError};
@@ -99,7 +99,7 @@ impl<B: FastOpsAutodiff> Opened<B> {
         let plan_path = dir.join(PLAN);
         let recorded = rundir::read_plan_json(dir)?;
         let planned = to_json(&built.plan, &plan_path)?;
-        if serde_json::from_value::<auglocal_aux::Plan>(recorded.clone()).is_ok() {
+        if serde_json::from_value::<auglocal_plan::Plan>(recorded.clone()).is_ok() {
             same_as(&recorded, &planned, &plan_path, "config.json plans")?;
         } else {
             // A plan.json of an earlier layout (before network families): its partition, aux

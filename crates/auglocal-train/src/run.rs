@@ -17,13 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use auglocal_aux::{Plan, StagePlan};
-use auglocal_data::{Data, DataConfig, Loader, LoaderConfig};
+use auglocal_data::{Data, Loader, LoaderConfig};
 use auglocal_kernels::FastOpsAutodiff;
+use auglocal_plan::Plan;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::built::{Built, check_execution, record_data_dir, test_loader};
 use crate::checkpoint::{self, write_atomic};
+use crate::error::kept_words;
 use crate::execution::{Execution, Strategy};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
@@ -31,8 +33,8 @@ use crate::nodes::{Nodes, check_agree, fingerprint};
 use crate::progress::Progress;
 use crate::reopen::Opened;
 use crate::rundir::{self, CONFIG, PLAN, RunLock};
-use crate::trainer::{Evaluation, Trainer, evaluate, sgd_config};
-use crate::{TrainConfig, TrainError, footprint};
+use crate::trainer::{Evaluation, Trainer, evaluate};
+use crate::{DivergedRun, TrainConfig, TrainError};
 
 /// A training run and its directory.
 pub struct Run<B: AutodiffBackend> {
@@ -53,14 +55,6 @@ pub struct Run<B: AutodiffBackend> {
     nodes: Option<Arc<dyn Nodes>>,
     /// The directory's lock, held by the one writer.
     _lock: Option<RunLock>,
-}
-
-/// Everything a run is built from, before its directory is touched.
-pub(crate) struct Built<B: AutodiffBackend> {
-    pub(crate) config: TrainConfig,
-    pub(crate) plan: Plan,
-    pub(crate) data: Data,
-    pub(crate) trainer: Trainer<B>,
 }
 
 impl<B: FastOpsAutodiff> Run<B> {
@@ -365,7 +359,7 @@ impl<B: FastOpsAutodiff> Run<B> {
         let training = self
             .trainer
             .train_epoch_with(&self.train_loader, epoch, lr, &strategy, progress)
-            .map_err(|e| self.with_hint(e))?;
+            .map_err(|e| self.in_run(e))?;
         let peak_memory = meter.peak();
         let eval_start = Instant::now();
         let eval = self.evaluate()?;
@@ -406,7 +400,7 @@ impl<B: FastOpsAutodiff> Run<B> {
             self.history.pop();
             return Err(TrainError::CheckpointWrite {
                 epoch,
-                kept: self.last_checkpoint(),
+                kept: kept_words(self.last_checkpoint().as_ref()),
                 source: Box::new(source),
             });
         }
@@ -478,36 +472,26 @@ impl<B: FastOpsAutodiff> Run<B> {
         })
     }
 
-    /// Where the last good checkpoint is, in words.
-    fn last_checkpoint(&self) -> String {
-        match self.history.len() {
-            0 => "no checkpoint was written yet".into(),
-            n => format!(
-                "the last good checkpoint, {} (epoch {n}), is kept",
-                self.dir
-                    .join(checkpoint::CHECKPOINTS)
-                    .join(checkpoint::name(n))
-                    .display()
-            ),
-        }
+    /// The last good checkpoint and its epoch, if one was written.
+    fn last_checkpoint(&self) -> Option<(PathBuf, usize)> {
+        let completed = self.history.len();
+        (completed > 0).then(|| {
+            let path = self
+                .dir
+                .join(checkpoint::CHECKPOINTS)
+                .join(checkpoint::name(completed));
+            (path, completed)
+        })
     }
 
-    fn with_hint(&self, mut err: TrainError) -> TrainError {
-        let TrainError::Diverged { lr, hint, .. } = &mut err else {
-            return err;
-        };
-        let decay = self.config.optimizer.weight_decay;
-        // The reference uses 1e-4 (5e-4 is common): 100 times that is the likely culprit.
-        let cause = if decay >= 1e-2 {
-            format!(
-                "weight decay {decay} is far above the usual 1e-4 to 5e-4 (lr x weight decay is \
-                 {}): lower `config.optimizer.weight_decay`",
-                *lr * decay
-            )
-        } else {
-            "lower `config.lr`".to_string()
-        };
-        *hint = format!("{cause}; {}", self.last_checkpoint());
+    /// A divergence with what this run adds: its weight decay and its last good checkpoint.
+    fn in_run(&self, mut err: TrainError) -> TrainError {
+        if let TrainError::Diverged { run, .. } = &mut err {
+            *run = Some(DivergedRun {
+                weight_decay: self.config.optimizer.weight_decay,
+                last_checkpoint: self.last_checkpoint(),
+            });
+        }
         err
     }
 
@@ -525,22 +509,6 @@ impl<B: FastOpsAutodiff> Run<B> {
             aux,
         )
     }
-}
-
-pub(crate) fn test_loader<B: FastOpsAutodiff>(
-    data: &Data,
-    config: &TrainConfig,
-    device: &B::Device,
-) -> Result<Loader<B::InnerBackend>, TrainError> {
-    Ok(Loader::new(
-        data.test.clone(),
-        data.test_pipeline.clone(),
-        LoaderConfig {
-            workers: config.data.workers,
-            ..LoaderConfig::eval(config.batch)
-        },
-        device.clone(),
-    )?)
 }
 
 /// Writes a new run's `config.json`, `plan.json` and empty `metrics.jsonl`, whole or not at
@@ -562,73 +530,6 @@ fn write_new_run<B: AutodiffBackend>(dir: &Path, built: &Built<B>) -> Result<(),
 /// Whether this process writes the run directory: node 0, or a process on its own.
 fn is_writer(nodes: Option<&dyn Nodes>) -> bool {
     nodes.is_none_or(|n| n.rank() == 0)
-}
-
-/// Records where the data was found, so that the run resumes from any directory.
-fn record_data_dir<B: AutodiffBackend>(built: &mut Built<B>) {
-    if let Some(location) = &built.data.location {
-        built.config.data.data_dir =
-            Some(location.canonicalize().unwrap_or_else(|_| location.clone()));
-    }
-}
-
-impl<B: FastOpsAutodiff> Built<B> {
-    /// A fingerprint of what nodes must share to train one run: the configuration (but where
-    /// each finds the data, and its loader threads), the plan, and the data's image counts.
-    pub(crate) fn fingerprint(&self) -> Result<u64, TrainError> {
-        let mut config = self.config.clone();
-        config.data.data_dir = None;
-        config.data.workers = 0;
-        let json = |value: serde_json::Result<Vec<u8>>| {
-            value.map_err(|source| TrainError::Json {
-                path: PathBuf::from(CONFIG),
-                source,
-            })
-        };
-        let mut bytes = json(serde_json::to_vec(&config))?;
-        bytes.extend(json(serde_json::to_vec(&self.plan))?);
-        for n in [
-            self.data.train.len(),
-            self.data.test.len(),
-            self.data.num_classes,
-        ] {
-            bytes.extend((n as u64).to_le_bytes());
-        }
-        Ok(fingerprint(&bytes))
-    }
-
-    /// Opens the data, plans, checks the memory it needs, and builds the trainer.
-    pub(crate) fn new(config: TrainConfig, device: &B::Device) -> Result<Self, TrainError> {
-        let mut data_config = DataConfig::new(config.data.dataset, config.image_size());
-        data_config.data_dir = config.data.data_dir.clone();
-        let data = Data::open(&data_config)?.limit(config.data.train_limit, config.data.test_limit);
-        let shape = data.image_shape;
-        let network = config.network_spec(
-            data.num_classes,
-            [shape.channels, shape.height, shape.width],
-        )?;
-        let plan = Plan::new(&network, &config.local_config(&network))?;
-        check_execution(&config, &plan)?;
-        footprint::check(&plan, config.batch)?;
-        let sgd = sgd_config(config.optimizer.momentum, config.optimizer.weight_decay);
-        let trainer = Trainer::init(&plan, &sgd, config.seed, device)
-            .with_image_normalization(data.train_pipeline.normalize);
-        Ok(Self {
-            config,
-            plan,
-            data,
-            trainer,
-        })
-    }
-}
-
-/// Refuses an execution the plan cannot run: more pipeline stages than modules, or a
-/// pipeline of `bp`'s one module.
-fn check_execution(config: &TrainConfig, plan: &Plan) -> Result<(), TrainError> {
-    if let Execution::Pipelined { stages } = config.execution.strategy {
-        StagePlan::balance(plan, stages)?;
-    }
-    Ok(())
 }
 
 /// An execution in words, for messages.

@@ -18,7 +18,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use auglocal_aux::Plan;
+use auglocal_plan::Plan;
 use serde::de::DeserializeOwned;
 
 use crate::bounded::{MAX_CONFIG_BYTES, MAX_METRICS_BYTES, MAX_PLAN_BYTES, read_bounded};

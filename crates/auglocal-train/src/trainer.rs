@@ -4,11 +4,11 @@
 
 use std::time::Instant;
 
-use auglocal_aux::Plan;
 use auglocal_data::{Loader, Normalize};
 use auglocal_kernels::{FastOps, FastOpsAutodiff};
 use auglocal_model::LocalUnit;
-use auglocal_model::nn::Unit;
+use auglocal_model::nn::{Unit, materialize};
+use auglocal_plan::Plan;
 use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -67,8 +67,15 @@ impl<B: FastOpsAutodiff> Trainer<B> {
 
 impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
     /// Trains a library user's own units as `plan` cuts them (see
-    /// [`LocalNetwork::from_units`]): the units keep their weights; the primary head and the
-    /// aux nets are drawn now, after seeding the backend with `seed`.
+    /// [`LocalNetwork::from_units`]), seeded with `seed`:
+    /// - weights the units have not drawn yet (Burn draws a parameter on its first use, and
+    ///   [`CustomNetworkConfig::spec`](auglocal_model::CustomNetworkConfig::spec) leaves them
+    ///   undrawn) are drawn now, unit by unit, after seeding the backend with `seed`; so the
+    ///   seed repeats the run whether the units were built before or after seeding;
+    /// - weights already drawn (a unit that ran a forward pass, or that drew its weights
+    ///   eagerly) are kept: seed the backend before building such units;
+    /// - the primary head and the aux nets are drawn after seeding the backend with `seed`
+    ///   again.
     pub fn from_units(
         units: Vec<U>,
         plan: &Plan,
@@ -76,6 +83,8 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
         seed: u64,
         device: &B::Device,
     ) -> Result<Self, TrainError> {
+        B::seed(device, seed);
+        let units: Vec<U> = units.into_iter().map(materialize).collect();
         B::seed(device, seed);
         Ok(
             Self::new(LocalNetwork::from_units(units, plan, device)?, sgd)
@@ -280,7 +289,7 @@ impl<B: FastOpsAutodiff, U: TrainUnit<B>> Trainer<B, U> {
                     step: step + 1,
                     loss,
                     lr,
-                    hint: "lower the learning rate".into(),
+                    run: None,
                 });
             }
             for k in 0..n {

@@ -6,8 +6,8 @@
 
 mod common;
 
-use auglocal_aux::Rule;
 use auglocal_kernels::{Kernels, set_kernels};
+use auglocal_plan::Rule;
 use auglocal_train::{Trainer, sgd_config};
 use common::{B, batches, plan};
 

@@ -4,10 +4,10 @@
 
 mod common;
 
-use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_kernels::FastOps;
 use auglocal_model::nn::{BatchNorm, BatchNormConfig};
 use auglocal_model::{CustomNetworkConfig, LocalUnit, UnitKind};
+use auglocal_plan::{LocalConfig, Plan, Rule};
 use auglocal_train::{LocalNetwork, Trainer, sgd_config};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::PaddingConfig2d;
@@ -121,6 +121,44 @@ fn own_units_train_with_every_rule_and_come_back_as_their_type() {
             .fold(Tensor::zeros([2, 3, 32, 32], &device), |x, u| u.forward(x));
         assert_eq!(head.forward(x).dims(), [2, 10]);
     }
+}
+
+/// Trains `units` two steps with AugLocal, seeded with 11, and returns every tensor.
+fn trained_with_seed_11(units: Vec<MyUnit<B>>) -> Vec<Vec<f32>> {
+    let device = Default::default();
+    let plan = plan(&units, Rule::AugLocal);
+    let mut trainer =
+        Trainer::from_units(units, &plan, &sgd_config(0.9, 1e-4), 11, &device).expect("trainer");
+    for (images, targets) in batches(2, 8) {
+        trainer.step(images, targets, 0.05).expect("a step");
+    }
+    tensors(trainer.network())
+}
+
+#[test]
+fn the_seed_repeats_a_run_whether_units_are_built_before_or_after_seeding() {
+    let _guard = seeded();
+    let device = Default::default();
+    // Seeded first, as a careful user would.
+    <B as Backend>::seed(&device, 11);
+    let after = trained_with_seed_11(my_units());
+    // Built while the backend's generator is wherever earlier draws left it.
+    <B as Backend>::seed(&device, 99);
+    let _ = Tensor::<B, 1>::random([37], burn::tensor::Distribution::Default, &device);
+    let before = trained_with_seed_11(my_units());
+    assert!(
+        before == after,
+        "the order of seeding and building changed the run"
+    );
+    // The negative control: units that drew their weights before training (here by a forward
+    // pass) keep them, and the run differs.
+    let drawn = my_units();
+    let x = Tensor::zeros([1, 3, 32, 32], &device);
+    let _ = drawn.iter().fold(x, |x, u| u.forward(x));
+    assert!(
+        trained_with_seed_11(drawn) != after,
+        "the check sees the units' weights"
+    );
 }
 
 /// Counts the parameters that received a gradient.

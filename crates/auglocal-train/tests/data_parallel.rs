@@ -10,7 +10,7 @@ mod common;
 
 use std::ops::Range;
 
-use auglocal_aux::{Plan, Rule};
+use auglocal_plan::{Plan, Rule};
 use auglocal_train::data_parallel::{DataParallel, MAX_REPLICAS};
 use auglocal_train::{Execution, StepStats, Strategy, TrainUnit, Trainer, sgd_config};
 use burn::module::Module;
@@ -211,7 +211,7 @@ fn different_shards_take_the_size_weighted_mean_update_and_replicas_stay_identic
     let network = auglocal_model::CustomNetworkConfig::new([3, 32, 32], 10)
         .spec::<B, _>(&plain_units(), &device)
         .expect("plannable");
-    let plain = Plan::new(&network, &auglocal_aux::LocalConfig::new(Rule::Bp, 1)).expect("plan");
+    let plain = Plan::new(&network, &auglocal_plan::LocalConfig::new(Rule::Bp, 1)).expect("plan");
     assert_the_weighted_mean_update("no BatchNorm, bp", || {
         Trainer::from_units(plain_units(), &plain, &sgd_config(0.0, 0.0), 7, &device)
             .expect("units")

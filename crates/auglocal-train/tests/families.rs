@@ -4,8 +4,8 @@
 
 mod common;
 
-use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_model::{Arch, NetworkConfig};
+use auglocal_plan::{LocalConfig, Plan, Rule};
 use auglocal_train::{LocalNetwork, TrainError, Trainer, sgd_config};
 use burn::tensor::Tensor;
 use common::{B, assert_counts_match_plan, batches, seeded, tensors};

@@ -9,9 +9,9 @@ mod common;
 
 use std::path::Path;
 
-use auglocal_aux::Rule;
 use auglocal_data::DatasetName;
 use auglocal_model::Arch;
+use auglocal_plan::Rule;
 use auglocal_train::progress::Silent;
 use auglocal_train::{Run, Schedule, TrainConfig};
 use burn::backend::{Autodiff, Flex};

@@ -3,8 +3,8 @@
 
 mod common;
 
-use auglocal_aux::Rule;
 use auglocal_data::Normalize;
+use auglocal_plan::Rule;
 use auglocal_train::pixels::restore;
 use auglocal_train::{Trainer, sgd_config};
 use common::{B, batches, plan, seeded};

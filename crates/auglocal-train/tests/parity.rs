@@ -2,7 +2,7 @@
 
 mod common;
 
-use auglocal_aux::Rule;
+use auglocal_plan::Rule;
 use auglocal_train::{LocalNetwork, Trainer, sgd_config};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, Optimizer};

@@ -9,10 +9,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auglocal_aux::{Plan, Rule, StagePlan};
 use auglocal_kernels::FastOps;
 use auglocal_model::LocalUnit;
 use auglocal_model::nn::Unit;
+use auglocal_plan::{Plan, Rule, StagePlan};
 use auglocal_train::pipeline::Pipeline;
 use auglocal_train::{Execution, StepStats, Strategy, Trainer, sgd_config};
 use burn::module::{AutodiffModule, Module};

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use auglocal_aux::Rule;
+use auglocal_plan::Rule;
 use auglocal_train::progress::Silent;
 use auglocal_train::{EpochMetrics, Run, Schedule, TrainConfig, TrainError, read_metrics};
 use common::{B, fresh, tiny_run as config};

@@ -1,5 +1,5 @@
 //! Network families: each file lays one family out as units and a head, as the reference
-//! builds it. A new family is a new file here, a name in [`crate::Arch`] and its parity test;
+//! builds it; [`NetworkConfig::spec`] (here) checks a configuration and asks its family. A new family is a new file here, a name in [`crate::Arch`] and its parity test;
 //! the planner, the aux builder and the trainer read only the [`NetworkSpec`](crate::NetworkSpec)
 //! it returns.
 
@@ -7,8 +7,55 @@ pub mod cifar;
 pub mod imagenet;
 pub mod vgg;
 
-use crate::spec::{HeadSpec, LocalStyle, UnitSpec};
-use crate::{Arch, Family, NetworkConfig};
+use crate::spec::{
+    HeadSpec, LocalStyle, MAX_CHANNELS, MAX_IMAGE_SIZE, MAX_WIDTH_MULTIPLIER, UnitSpec,
+    check_classes,
+};
+use crate::{Arch, Family, ModelError, NetworkConfig, NetworkSpec};
+
+impl NetworkConfig {
+    /// Checks the configuration and lays the network out as units.
+    ///
+    /// Every size is bounded ([`MAX_CLASSES`], [`MAX_WIDTH_MULTIPLIER`], [`MAX_CHANNELS`],
+    /// [`MAX_IMAGE_SIZE`]), so that parameter and multiply-add counts cannot overflow; an
+    /// image too small for the network's pools is an error naming the smallest size.
+    pub fn spec(&self) -> Result<NetworkSpec, ModelError> {
+        check_classes(self.num_classes)?;
+        if !(self.width_multiplier.is_finite()
+            && self.width_multiplier > 0.0
+            && self.width_multiplier <= MAX_WIDTH_MULTIPLIER)
+        {
+            return Err(ModelError::InvalidWidthMultiplier(self.width_multiplier));
+        }
+        if !(1..=MAX_CHANNELS).contains(&self.in_channels)
+            || !(1..=MAX_IMAGE_SIZE).contains(&self.image_size)
+        {
+            return Err(ModelError::InvalidInput {
+                channels: self.in_channels,
+                size: self.image_size,
+            });
+        }
+        let layout = layout(self).ok_or(ModelError::CustomLayout)?;
+        let min = min_image_size(self.arch);
+        if self.image_size < min {
+            return Err(ModelError::ImageTooSmall {
+                arch: self.arch,
+                size: self.image_size,
+                min,
+            });
+        }
+        Ok(NetworkSpec {
+            arch: self.arch,
+            num_classes: self.num_classes,
+            width_multiplier: self.width_multiplier,
+            in_channels: self.in_channels,
+            image_size: self.image_size,
+            units: layout.units,
+            head: layout.head,
+            local: layout.local,
+        })
+    }
+}
 
 /// What a family function returns.
 pub(crate) struct Layout {
@@ -28,13 +75,16 @@ pub(crate) fn layout(config: &NetworkConfig) -> Option<Layout> {
     }
 }
 
-/// Number of units of `arch` (0 for a custom network: it has as many as its owner built).
-pub(crate) fn num_units(arch: Arch) -> usize {
-    match arch.family() {
-        Family::CifarResNet => cifar::num_units(arch),
-        Family::ImageNetResNet => imagenet::num_units(arch),
-        Family::Vgg => vgg::num_units(arch),
-        Family::Custom => 0,
+impl Arch {
+    /// Number of units (stem and blocks, or conv units); 0 for a custom network, which has as
+    /// many as its owner built.
+    pub fn num_units(self) -> usize {
+        match self.family() {
+            Family::CifarResNet => cifar::num_units(self),
+            Family::ImageNetResNet => imagenet::num_units(self),
+            Family::Vgg => vgg::num_units(self),
+            Family::Custom => 0,
+        }
     }
 }
 

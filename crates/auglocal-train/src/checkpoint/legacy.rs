@@ -3,8 +3,8 @@
 //! Linear (not one of several heads). Their tensors and parameter ids are today's; only the
 //! nesting differs, so [`upgrade`] moves them into today's record.
 
-use auglocal_aux::{AuxHead, AuxNetRecord};
 use auglocal_model::nn::{BasicBlock, ClassifierHead, HeadRecord, Unit, UnitRecord};
+use auglocal_plan::{AuxHead, AuxNetRecord};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 

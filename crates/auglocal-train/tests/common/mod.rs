@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use std::path::PathBuf;
 
-use auglocal_aux::{LocalConfig, Plan, Rule};
 use auglocal_data::DatasetName;
 use auglocal_model::{Arch, NetworkConfig};
+use auglocal_plan::{LocalConfig, Plan, Rule};
 use auglocal_train::{Schedule, TrainConfig};
 use burn::backend::Autodiff;
 use burn::module::{Module, ModuleVisitor, Param};

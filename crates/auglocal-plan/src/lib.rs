@@ -1,4 +1,6 @@
-//! The AugLocal auxiliary-network planner, and the aux nets built from a plan.
+#![doc = include_str!("../README.md")]
+//!
+//! ## In this crate
 //!
 //! Planning is pure ([`Plan::new`]): from a [`NetworkSpec`](auglocal_model::NetworkSpec) and a
 //! [`LocalConfig`] (rule, K, maximum aux depth d, pyramid coefficient) it decides where
@@ -7,7 +9,7 @@
 //! built from the plan.
 //!
 //! ```
-//! use auglocal_aux::{LocalConfig, Plan, Rule};
+//! use auglocal_plan::{LocalConfig, Plan, Rule};
 //! use auglocal_model::{Arch, NetworkConfig};
 //!
 //! let network = NetworkConfig::new(Arch::ResNet32).spec().unwrap();

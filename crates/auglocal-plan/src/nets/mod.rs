@@ -188,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn auglocal_aux_nets_match_their_plan() {
+    fn auglocal_plan_nets_match_their_plan() {
         check(Arch::ResNet32, 1.0, LocalConfig::new(Rule::AugLocal, 16));
         check(
             Arch::ResNet20,
