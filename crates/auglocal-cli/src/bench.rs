@@ -115,6 +115,14 @@ pub struct BenchArgs {
     measure: Option<String>,
 }
 
+impl BenchArgs {
+    /// The classes measured: the flag's, else the family's.
+    fn classes(&self) -> usize {
+        self.classes
+            .unwrap_or_else(|| self.network.settings().arch.default_classes())
+    }
+}
+
 /// One measurement, as the parent hands it to the child process that makes it
 /// (`--measure`): the run's settings, in the sections of a run's `config.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -463,12 +471,9 @@ fn measurement(
         ..LocalSettings::default()
     };
     args.modules.apply(&mut local);
-    let classes = args
-        .classes
-        .unwrap_or_else(|| network.arch.default_classes());
     Measurement {
+        classes: args.classes(),
         network,
-        classes,
         local,
         batch: args.batch,
         steps: args.steps,
@@ -790,9 +795,7 @@ fn report(args: &BenchArgs, results: Vec<RuleResult>) -> BenchReport {
         arch: network.arch,
         width: network.width,
         image_size: network.image_size.unwrap_or_default(),
-        classes: args
-            .classes
-            .unwrap_or_else(|| network.arch.default_classes()),
+        classes: args.classes(),
         batch: args.batch,
         steps: args.steps,
         warmup: args.warmup,

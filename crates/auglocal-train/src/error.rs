@@ -100,12 +100,16 @@ pub enum TrainError {
         source: RecorderError,
     },
     /// The checkpoint of an epoch could not be written (its partial folder was removed).
-    #[error("writing the checkpoint of epoch {epoch} failed; {kept}")]
+    #[error(
+        "writing the checkpoint of epoch {epoch} failed; {}",
+        kept_words(last_checkpoint.as_ref())
+    )]
     CheckpointWrite {
         /// The epoch trained.
         epoch: usize,
-        /// Where the last good checkpoint is, in words.
-        kept: String,
+        /// The last good checkpoint and its epoch, which are kept; `None` when none was
+        /// written yet.
+        last_checkpoint: Option<(PathBuf, usize)>,
         /// What went wrong (a full disk: the file and "No space left on device").
         #[source]
         source: Box<TrainError>,
@@ -230,7 +234,7 @@ fn divergence_advice(lr: f64, run: Option<&DivergedRun>) -> String {
 }
 
 /// Where the last good checkpoint is (and its epoch), in words.
-pub(crate) fn kept_words(last_checkpoint: Option<&(PathBuf, usize)>) -> String {
+fn kept_words(last_checkpoint: Option<&(PathBuf, usize)>) -> String {
     match last_checkpoint {
         None => "no checkpoint was written yet".to_string(),
         Some((path, epoch)) => format!(
@@ -305,7 +309,7 @@ mod tests {
         assert!(err.is_bad_input());
         let wrapped = TrainError::CheckpointWrite {
             epoch: 2,
-            kept: "kept".into(),
+            last_checkpoint: None,
             source: Box::new(TrainError::io("x", std::io::Error::other("full"))),
         };
         assert!(!wrapped.is_bad_input());

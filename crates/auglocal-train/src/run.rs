@@ -25,7 +25,6 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::built::{Built, check_execution, record_data_dir, test_loader};
 use crate::checkpoint::{self, write_atomic};
-use crate::error::kept_words;
 use crate::execution::{Execution, Strategy};
 use crate::memory::Meter;
 use crate::metrics::EpochMetrics;
@@ -400,7 +399,7 @@ impl<B: FastOpsAutodiff> Run<B> {
             self.history.pop();
             return Err(TrainError::CheckpointWrite {
                 epoch,
-                kept: kept_words(self.last_checkpoint().as_ref()),
+                last_checkpoint: self.last_checkpoint(),
                 source: Box::new(source),
             });
         }
