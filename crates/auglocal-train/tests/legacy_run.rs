@@ -1,6 +1,6 @@
 //! A run written before network families (checkpoint format 2: aux nets of BasicBlocks, a
-//! GAP + Linear head, plan.json without unit kinds) resumes, and its next epoch is the one the
-//! release that wrote it trains, bit for bit.
+//! GAP + Linear head, plan.json without unit kinds) resumes, and its next epoch is the one
+//! recorded beside it (below), bit for bit.
 //!
 //! `fixtures/format2-run` is a quarter-sixteenth-width ResNet-20 (AugLocal, K = 6) on the
 //! synthetic set, 2 epochs of 3,000 images at a constant lr 0.05, stopped after epoch 1 by
@@ -10,7 +10,10 @@
 //!       --test-limit 32 --epochs 2 --batch 16 -k 6 --schedule constant --lr 0.05 \
 //!       --aux-accuracy --workers 1 --out format2-run     # killed once epoch 1 was saved
 //!
-//! and `fixtures/format2-run-epoch-2.json` is the epoch 2 that release trained on resuming it.
+//! and `fixtures/format2-run-epoch-2.json` is the epoch 2 trained on resuming it: the one that
+//! release trained, until the direct 3x3 convolution kernels changed the order in which a
+//! convolution's products are summed (last bits, then the epoch's metrics); since then, the
+//! epoch those kernels train, rewritten by the commit that brought them.
 
 use std::path::{Path, PathBuf};
 

@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::direct;
 use super::gemm::{View, gemm};
 use super::geometry::Geometry;
 
@@ -29,6 +30,9 @@ fn chunks(g: &Geometry) -> Vec<std::ops::Range<usize>> {
 ///
 /// - `x`: `[n, c, h, w]`, `weight`: `[o, c, kh, kw]`, `bias`: `[o]`; returns `[n, o, ho, wo]`.
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    if direct::covers(g) {
+        return direct::forward(g, x, weight, bias);
+    }
     let (k, p, o) = (g.k(), g.p(), g.o);
     let mut y = vec![0.0f32; g.n * o * p];
     let w = View {
@@ -86,6 +90,9 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
 ///
 /// - `x`: `[n, c, h, w]`, `dy`: `[n, o, ho, wo]`; returns `[o, c, kh, kw]`.
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if direct::covers(g) {
+        return direct::weight_grad(g, x, dy, chunks(g));
+    }
     let (k, p, o) = (g.k(), g.p(), g.o);
     let partials: Vec<Vec<f32>> = chunks(g)
         .into_par_iter()
@@ -139,6 +146,9 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 ///
 /// - `weight`: `[o, c, kh, kw]`, `dy`: `[n, o, ho, wo]`; returns `[n, c, h, w]`.
 pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    if direct::covers(g) {
+        return direct::input_grad(g, weight, dy);
+    }
     let (k, p, o) = (g.k(), g.p(), g.o);
     let mut dx = vec![0.0f32; g.n * g.image()];
     // W^T: element (row, channel_out) of the [o, k] weight.
