@@ -13,11 +13,12 @@
 //! - forward: `y[o, q] = sum_c sum_tap W[o, c, tap] * x[c, q + shift(tap)]`;
 //! - input gradient: the same convolution of `dy` with the weight transposed and flipped
 //!   (`W'[c, o, tap] = W[o, c, 8 - tap]`);
-//! - weight gradient: `dW[o, c, tap] = sum_q dy[o, q] * x[c, q + shift(tap)]` over a chunk of
-//!   images, 16 lanes per accumulator, the lanes summed in a fixed tree at the end.
+//! - weight gradient: `dW[o, c, tap] = sum_q x[c, q + shift(tap)] * dy[q, o]` over a chunk of
+//!   images, with `dy` copied position-major so that output channels fill the lanes and each
+//!   sum runs position by position in one lane; the chunks' sums are added in order.
 //!
 //! Every output element is summed in one order (input channel, then tap; for the weight
-//! gradient position by position within each lane) whatever the blocking, the number of
+//! gradient position by position, then chunk by chunk) whatever the blocking, the number of
 //! threads or the instruction set (AVX-512 and AVX2 both fuse every multiply-add; so does the
 //! portable code on aarch64, while on an x86 CPU without FMA it rounds the product first).
 #![allow(unsafe_code)]
