@@ -244,6 +244,7 @@ type Portable = Fused;
 
 /// The instruction set the kernels run with, detected once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Isa {
     Avx512,
     Avx2,
@@ -399,7 +400,6 @@ impl Convolve<'_> {
 
 /// `n` images of `ci` channels convolved to `co` channels: `input` `[n, ci, h, w]`, `packed`
 /// from [`pack`] with the block of `isa`; returns `[n, co, h, w]`.
-#[allow(clippy::too_many_arguments)]
 fn convolve(
     [n, ci, co, h, w]: [usize; 5],
     input: &[f32],
