@@ -625,13 +625,7 @@ fn weight_grad_on(
             })
         })
         .collect();
-    let mut parts = partials.into_iter();
-    let mut dwt = parts.next().unwrap_or_default();
-    for part in parts {
-        for (d, s) in dwt.iter_mut().zip(&part) {
-            *d += *s;
-        }
-    }
+    let dwt = super::sum_in_order(partials);
     // [c, tap, op] -> [o, c, tap].
     let mut dw = vec![0.0f32; o * c * TAPS];
     for (i, d) in dw.iter_mut().enumerate() {

@@ -132,14 +132,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             dw
         })
         .collect();
-    let mut parts = partials.into_iter();
-    let mut dw = parts.next().unwrap_or_default();
-    for part in parts {
-        for (d, s) in dw.iter_mut().zip(&part) {
-            *d += *s;
-        }
-    }
-    dw
+    super::sum_in_order(partials)
 }
 
 /// `dX_n = col2im(W^T[k, o] x dY_n[o, p])`, image by image.

@@ -42,6 +42,19 @@ fn covered(
     )
 }
 
+/// The element-wise sum of per-chunk partial results, added in chunk order (the order that
+/// keeps a weight gradient bit-identical whatever the number of threads).
+fn sum_in_order(partials: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut parts = partials.into_iter();
+    let mut sum = parts.next().unwrap_or_default();
+    for part in parts {
+        for (d, s) in sum.iter_mut().zip(&part) {
+            *d += *s;
+        }
+    }
+    sum
+}
+
 fn f32s(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("a contiguous f32 tensor")
 }
