@@ -2,7 +2,9 @@
 //!
 //! - At most [`MAX_SIDE`] pixels a side and [`MAX_DECODE_BYTES`] of decoded pixels (the
 //!   `image` crate's decoding limits; the JPEG decoder's own for JPEG), so a small file that
-//!   declares a huge image is refused before its pixels are allocated.
+//!   declares a huge image is refused before its pixels are allocated. Decoding holds the
+//!   pixels twice at its peak (interleaved as decoded, and as planes), so one image costs at
+//!   most about `2 * MAX_DECODE_BYTES`, whatever its header declares.
 //! - An aspect ratio of at most [`MAX_ASPECT`]: a square crop resized from such an image costs
 //!   at most `MAX_ASPECT` times the square, never gigabytes.
 //! - JPEG is decoded in strict mode: a truncated file (no end-of-image marker, entropy data
@@ -22,8 +24,9 @@ use crate::{DataError, ImageShape, Sample};
 
 /// Longest side of an image file, in pixels.
 pub const MAX_SIDE: u32 = 16_384;
-/// Most bytes of decoded pixels of one image (and of the file itself).
-pub const MAX_DECODE_BYTES: u64 = 256 << 20;
+/// Most bytes of decoded pixels of one image (and of the file itself): 44.7 million RGB
+/// pixels, more than a 45-megapixel camera's. The peak of decoding one is about twice this.
+pub const MAX_DECODE_BYTES: u64 = 128 << 20;
 /// Most pixels of the long side per pixel of the short side.
 pub const MAX_ASPECT: u32 = 32;
 
@@ -128,10 +131,11 @@ fn decode_lenient(bytes: &[u8], path: &Path) -> Result<(u32, u32, Vec<u8>), Data
         .into_dimensions()
         .map_err(|e| decode_error(path, e.to_string()))?;
     check_dimensions(path, width, height)?;
+    // `into_rgb8` keeps an RGB8 image's buffer rather than copying it.
     let rgb = limited_reader(bytes, path)?
         .decode()
         .map_err(|e| decode_error(path, e.to_string()))?
-        .to_rgb8();
+        .into_rgb8();
     Ok((rgb.width(), rgb.height(), rgb.into_raw()))
 }
 
@@ -247,5 +251,28 @@ mod tests {
         big[20..24].copy_from_slice(&20_000u32.to_be_bytes());
         assert!(decode(&big, Path::new("big.png"), 0).is_err());
         assert!(decode(b"not an image", Path::new("x"), 0).is_err());
+    }
+
+    #[test]
+    fn a_jpeg_declaring_more_than_the_pixel_budget_is_refused_from_its_header() {
+        // The fuzzer's find: a 671-byte JPEG declaring 9124 x 9508 pixels (260 MB decoded, so
+        // 520 MB at the peak of decoding). Its frame header is rewritten here to those sides.
+        let mut jpeg = encode(&photo(16, 16), ImageFormat::Jpeg);
+        let sof = jpeg
+            .windows(2)
+            .position(|m| m == [0xff, 0xc0])
+            .expect("a baseline frame header");
+        jpeg[sof + 5..sof + 7].copy_from_slice(&9508u16.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&9124u16.to_be_bytes());
+        let err = decode(&jpeg, Path::new("big.jpg"), 0).expect_err("over the budget");
+        assert!(err.to_string().contains("MiB decoded"), "{err}");
+        // Within the budget, the same rewrite reaches the decoder, which finds too little data.
+        jpeg[sof + 5..sof + 7].copy_from_slice(&64u16.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&64u16.to_be_bytes());
+        let err = decode(&jpeg, Path::new("small.jpg"), 0).map(|s| s.shape);
+        assert!(
+            !matches!(&err, Err(e) if e.to_string().contains("MiB decoded")),
+            "{err:?}"
+        );
     }
 }
