@@ -23,7 +23,6 @@
 //! portable code on aarch64, while on an x86 CPU without FMA it rounds the product first).
 #![allow(unsafe_code)]
 
-use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
@@ -85,60 +84,74 @@ impl Stack {
         std::array::from_fn(|t| t / 3 * self.ws() + t % 3)
     }
 
-    /// Writes every element of the padded inputs `buf` (`[channels, len]`): `planes`
-    /// (`[imgs, channels, h, w]`, `imgs <= m`) at their places, zeros everywhere else (the
-    /// borders, the rows of the images past `imgs`, the tail). `buf` may hold anything before.
-    fn pad(&self, planes: &[f32], channels: usize, buf: &mut [f32]) {
+    /// Writes every element of the padded inputs `buf` (`[channels, len]`, uninitialised):
+    /// `planes` (`[imgs, channels, h, w]`, `imgs <= m`) at their places, zeros everywhere else
+    /// (the borders, the rows of the images past `imgs`, the tail); returns them initialised.
+    fn pad<'a>(
+        &self,
+        planes: &[f32],
+        channels: usize,
+        buf: &'a mut [MaybeUninit<f32>],
+    ) -> &'a mut [f32] {
         let (h, w, ws, len) = (self.h, self.w, self.ws(), self.len());
+        assert_eq!(buf.len(), channels * len);
         let imgs = planes.len() / (channels * h * w);
-        for (ch, dst) in buf.chunks_exact_mut(len).take(channels).enumerate() {
-            dst[..ws].fill(0.0);
+        for (ch, dst) in buf.chunks_exact_mut(len).enumerate() {
+            zero(&mut dst[..ws]);
             for img in 0..imgs {
                 let src = &planes[(img * channels + ch) * h * w..][..h * w];
                 for (ih, row) in src.chunks_exact(w).enumerate() {
                     let at = self.input_row(img, ih);
-                    dst[at - 1] = 0.0;
-                    copy_row(&mut dst[at..][..w], row, |v| v);
+                    dst[at - 1].write(0.0);
+                    copy_row(&mut dst[at..][..w], row, MaybeUninit::new);
                 }
                 // The zero row below the image (and above the next).
-                dst[self.input_row(img, h) - 1..][..ws].fill(0.0);
+                zero(&mut dst[self.input_row(img, h) - 1..][..ws]);
             }
-            dst[self.input_row(imgs, 0) - 1..].fill(0.0);
+            zero(&mut dst[self.input_row(imgs, 0) - 1..]);
         }
+        // SAFETY: the rows written above tile each channel: row 0, then per image its `h`
+        // rows (a zero and `w` values each) and a zero row, then zeros to the end.
+        unsafe { assume_init(buf) }
     }
 
-    /// Writes every element of `grid`, laid out position-major (`[positions, stride]`,
-    /// channel `ch` at `q * stride + ch`): `planes` (`[imgs, channels, h, w]`) at their output
-    /// positions, zeros at the junk positions and past the last channel. `grid` may hold
-    /// anything before.
-    fn fill_grid_transposed(
+    /// Writes every element of `grid` (uninitialised), laid out position-major
+    /// (`[positions, stride]`, channel `ch` at `q * stride + ch`): `planes`
+    /// (`[imgs, channels, h, w]`) at their output positions, zeros at the junk positions and
+    /// past the last channel; returns it initialised.
+    fn fill_grid_transposed<'a>(
         &self,
         planes: &[f32],
         channels: usize,
         stride: usize,
-        grid: &mut [f32],
-    ) {
+        grid: &'a mut [MaybeUninit<f32>],
+    ) -> &'a mut [f32] {
         let (h, w, ws) = (self.h, self.w, self.ws());
+        assert_eq!(grid.len(), self.positions() * stride);
         let imgs = planes.len() / (channels * h * w);
         for img in 0..imgs {
             let planes = &planes[img * channels * h * w..][..channels * h * w];
             for oh in 0..h {
                 let row = &mut grid[self.output_row(img, oh) * stride..][..ws * stride];
                 if channels < stride {
-                    row.fill(0.0);
+                    zero(row);
                 } else {
-                    row[w * stride..].fill(0.0);
+                    zero(&mut row[w * stride..]);
                 }
                 for ch in 0..channels {
                     let src = &planes[(ch * h + oh) * w..][..w];
                     for (ow, v) in src.iter().enumerate() {
-                        row[ow * stride + ch] = *v;
+                        row[ow * stride + ch].write(*v);
                     }
                 }
             }
-            grid[self.output_row(img, h) * stride..][..ws * stride].fill(0.0);
+            zero(&mut grid[self.output_row(img, h) * stride..][..ws * stride]);
         }
-        grid[self.output_row(imgs, 0) * stride..].fill(0.0);
+        zero(&mut grid[self.output_row(imgs, 0) * stride..]);
+        // SAFETY: each image's `h + 1` rows of `ws` positions are written whole (values at
+        // the channels below `channels`, zeros past them and at the junk column), then zeros
+        // to the end.
+        unsafe { assume_init(grid) }
     }
 
     /// Writes the valid positions of `grid` (`[>= channels, positions]`) to every element of
@@ -185,30 +198,31 @@ fn copy_row<T: Copy>(dst: &mut [T], src: &[f32], wrap: impl Fn(f32) -> T) {
     }
 }
 
-thread_local! {
-    /// Each thread's scratch for the direct kernels, kept from call to call: a step's
-    /// convolutions reuse one allocation rather than zeroing fresh ones (it grows to the
-    /// largest chunk a thread has convolved and stays that size).
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+/// Writes zeros to all of `dst`.
+fn zero(dst: &mut [MaybeUninit<f32>]) {
+    dst.fill(MaybeUninit::new(0.0));
 }
 
-/// Runs `f` on this thread's scratch, cut into slices of `lens` values, each starting on a
-/// cache line (64 bytes) so that the vectors at multiples of 16 are whole lines. The
-/// contents are whatever an earlier call left.
-fn with_scratch<R>(lens: [usize; 2], f: impl FnOnce([&mut [f32]; 2]) -> R) -> R {
-    SCRATCH.with(|cell| {
-        // Taken, not borrowed: a nested call (none today) would get an empty vector.
-        let mut data = cell.take();
-        let [a, b] = lens.map(|len| len.next_multiple_of(LANES));
-        if data.len() < a + b + LANES {
-            data.resize(a + b + LANES, 0.0);
-        }
-        let offset = data.as_ptr().align_offset(64).min(LANES);
-        let (first, rest) = data[offset..].split_at_mut(a);
-        let result = f([&mut first[..lens[0]], &mut rest[..lens[1]]]);
-        cell.replace(data);
-        result
-    })
+/// `buf` as the values it holds.
+///
+/// # Safety
+/// Every element of `buf` has been written.
+unsafe fn assume_init(buf: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: `MaybeUninit<f32>` has f32's layout, and the caller wrote every element.
+    unsafe { &mut *(std::ptr::from_mut(buf) as *mut [f32]) }
+}
+
+/// Runs `f` on fresh, uninitialised scratch cut into slices of `lens` values, each starting on
+/// a cache line (64 bytes) so that the vectors at multiples of 16 are whole lines. Freed when
+/// `f` returns: a step's peak memory holds only the chunks being convolved, and nothing is
+/// zeroed that the kernels overwrite anyway.
+fn with_scratch<R>(lens: [usize; 2], f: impl FnOnce([&mut [MaybeUninit<f32>]; 2]) -> R) -> R {
+    let [a, b] = lens.map(|len| len.next_multiple_of(LANES));
+    let mut data = Vec::<f32>::with_capacity(a + b + LANES);
+    let spare = data.spare_capacity_mut();
+    let offset = spare.as_ptr().align_offset(64).min(LANES);
+    let (first, rest) = spare[offset..].split_at_mut(a);
+    f([&mut first[..lens[0]], &mut rest[..lens[1]]])
 }
 
 /// `a * b + c`, fused or not.
@@ -320,12 +334,14 @@ struct Convolve<'a> {
 }
 
 impl Convolve<'_> {
-    /// Fills `grid` (`[o_blocks * OB, positions]`) with the convolution at every position.
+    /// Writes every element of `grid` (`[o_blocks * OB, positions]`): the convolution at
+    /// every position.
     #[inline(always)]
-    fn run<M: MulAdd, const OB: usize, const V: usize>(&self, grid: &mut [f32]) {
+    fn run<M: MulAdd, const OB: usize, const V: usize>(&self, grid: &mut [MaybeUninit<f32>]) {
         const { assert!(BLOCK.is_multiple_of(V * LANES)) };
         let positions = self.stack.positions();
         let per_block = self.ci * TAPS * OB;
+        assert_eq!(grid.len(), self.packed.len() / per_block * OB * positions);
         for (block, weights) in self.packed.chunks_exact(per_block).enumerate() {
             let rows = &mut grid[block * OB * positions..][..OB * positions];
             for q in (0..positions).step_by(V * LANES) {
@@ -340,7 +356,7 @@ impl Convolve<'_> {
         &self,
         weights: &[f32],
         q: usize,
-        rows: &mut [f32],
+        rows: &mut [MaybeUninit<f32>],
     ) {
         let (len, positions) = (self.stack.len(), self.stack.positions());
         let shifts = self.stack.shifts();
@@ -368,12 +384,17 @@ impl Convolve<'_> {
         }
         for (r, acc) in acc.iter().enumerate() {
             for (v, acc) in acc.iter().enumerate() {
-                rows[r * positions + q + v * LANES..][..LANES].copy_from_slice(acc);
+                copy_row(
+                    &mut rows[r * positions + q + v * LANES..][..LANES],
+                    acc,
+                    MaybeUninit::new,
+                );
             }
         }
     }
 
-    fn dispatch(&self, isa: Isa, grid: &mut [f32]) {
+    /// Writes every element of `grid`, then returns it initialised.
+    fn dispatch<'a>(&self, isa: Isa, grid: &'a mut [MaybeUninit<f32>]) -> &'a mut [f32] {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa()` detected AVX-512F and FMA on this CPU.
@@ -383,17 +404,20 @@ impl Convolve<'_> {
             Isa::Avx2 => unsafe { self.avx2(grid) },
             _ => self.run::<Portable, 4, 1>(grid),
         }
+        // SAFETY: `run` stores every output block: all `OB`-channel blocks, at positions
+        // `0..positions` in steps that divide it, and its assert holds `grid` to that size.
+        unsafe { assume_init(grid) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,fma")]
-    fn avx512(&self, grid: &mut [f32]) {
+    fn avx512(&self, grid: &mut [MaybeUninit<f32>]) {
         self.run::<Fused, 8, 3>(grid);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn avx2(&self, grid: &mut [f32]) {
+    fn avx2(&self, grid: &mut [MaybeUninit<f32>]) {
         self.run::<Fused, 4, 1>(grid);
     }
 }
@@ -425,15 +449,13 @@ fn convolve(
                 |[buf, grid]| {
                     let imgs = out.len() / (co * h * w);
                     let input = &input[chunk * m * ci * h * w..][..imgs * ci * h * w];
-                    stack.pad(input, ci, buf);
                     let conv = Convolve {
                         stack,
                         ci,
-                        buf,
+                        buf: stack.pad(input, ci, buf),
                         packed,
                     };
-                    conv.dispatch(isa, grid);
-                    stack.unpad(grid, co, out, bias);
+                    stack.unpad(conv.dispatch(isa, grid), co, out, bias);
                 },
             )
         });
@@ -482,9 +504,9 @@ struct Correlate<'a> {
 }
 
 impl Correlate<'_> {
-    /// `dwt[c, tap, o] = sum over positions q of buf[c, q + shift(tap)] * grid[q, o]`: output
-    /// channels in the lanes, so each sum runs position by position in one lane and no lanes
-    /// are added across. Blocks of `OV` vectors of output channels by `CB` input channels
+    /// `dwt[c, tap, o] += sum over positions q of buf[c, q + shift(tap)] * grid[q, o]`, each
+    /// sum carried on from the value in `dwt`: output channels in the lanes, so each sum runs
+    /// position by position in one lane and no lanes are added across. Blocks of `OV` vectors of output channels by `CB` input channels
     /// by the three taps of a kernel row (single ones for the remainders).
     #[inline(always)]
     fn run<M: MulAdd, const OV: usize, const CB: usize>(&self, dwt: &mut [f32]) {
@@ -523,7 +545,12 @@ impl Correlate<'_> {
         let (len, positions, op) = (self.stack.len(), self.stack.positions(), self.op);
         let x = &self.buf[c * len + i * self.stack.ws()..][..(CB - 1) * len + positions + 2];
         let dy = &self.grid[o..][..(positions - 1) * op + OV * LANES];
-        let mut acc = [[[[0.0f32; LANES]; OV]; 3]; CB];
+        let row = |k: usize, j: usize| ((c + k) * TAPS + i * 3 + j) * op + o;
+        let mut acc: [[[[f32; LANES]; OV]; 3]; CB] = std::array::from_fn(|k| {
+            std::array::from_fn(|j| {
+                std::array::from_fn(|v| std::array::from_fn(|l| dwt[row(k, j) + v * LANES + l]))
+            })
+        });
         for q in 0..positions {
             // SAFETY: `q < positions`, so `q * op + OV * LANES <= dy.len()` and
             // `(CB - 1) * len + q + 2 < x.len()` (the slicings above).
@@ -542,9 +569,8 @@ impl Correlate<'_> {
         }
         for (k, acc) in acc.iter().enumerate() {
             for (j, acc) in acc.iter().enumerate() {
-                let row = ((c + k) * TAPS + i * 3 + j) * op + o;
                 for (v, acc) in acc.iter().enumerate() {
-                    dwt[row + v * LANES..][..LANES].copy_from_slice(acc);
+                    dwt[row(k, j) + v * LANES..][..LANES].copy_from_slice(acc);
                 }
             }
         }
@@ -590,42 +616,46 @@ pub(crate) fn weight_grad(
     dy: &[f32],
     chunks: Vec<std::ops::Range<usize>>,
 ) -> Vec<f32> {
-    weight_grad_on(isa(), g, x, dy, chunks)
+    // A chunk is correlated a few images at a time (about `CHUNK_BUDGET` padded inputs), each
+    // sum carried on from one stack to the next: the same terms in the same order as one
+    // stack of the whole chunk (the stacks' extra junk positions add exact zeros), in a
+    // fraction of its scratch.
+    let longest = chunks.iter().map(|r| r.len()).max().unwrap_or(1);
+    let m = (CHUNK_BUDGET / (g.c * (g.h + 1) * (g.w + 1))).clamp(1, longest);
+    weight_grad_on(isa(), g, x, dy, chunks, m)
 }
 
+/// [`weight_grad`] on `isa`, correlating stacks of `m` images.
 fn weight_grad_on(
     isa: Isa,
     g: &Geometry,
     x: &[f32],
     dy: &[f32],
     chunks: Vec<std::ops::Range<usize>>,
+    m: usize,
 ) -> Vec<f32> {
     let (c, o, plane) = (g.c, g.o, g.h * g.w);
     let op = o.next_multiple_of(LANES);
-    let m = chunks.iter().map(|r| r.len()).max().unwrap_or(1);
     let stack = Stack { h: g.h, w: g.w, m };
-    let partials: Vec<Vec<f32>> = chunks
-        .into_par_iter()
-        .map(|images| {
-            with_scratch([c * stack.len(), stack.positions() * op], |[buf, grid]| {
-                let (first, imgs) = (images.start, images.len());
-                stack.pad(&x[first * c * plane..][..imgs * c * plane], c, buf);
+    let dwt = super::sum_in_order(chunks, |images| {
+        let mut dwt = vec![0.0f32; c * TAPS * op];
+        with_scratch([c * stack.len(), stack.positions() * op], |[buf, grid]| {
+            for first in images.clone().step_by(m) {
+                let imgs = m.min(images.end - first);
+                let x = &x[first * c * plane..][..imgs * c * plane];
                 let dy = &dy[first * o * plane..][..imgs * o * plane];
-                stack.fill_grid_transposed(dy, o, op, grid);
-                let mut dwt = vec![0.0f32; c * TAPS * op];
                 let corr = Correlate {
                     stack,
                     c,
                     op,
-                    buf,
-                    grid,
+                    buf: stack.pad(x, c, buf),
+                    grid: stack.fill_grid_transposed(dy, o, op, grid),
                 };
                 corr.dispatch(isa, &mut dwt);
-                dwt
-            })
-        })
-        .collect();
-    let dwt = super::sum_in_order(partials);
+            }
+        });
+        dwt
+    });
     // [c, tap, op] -> [o, c, tap].
     let mut dw = vec![0.0f32; o * c * TAPS];
     for (i, d) in dw.iter_mut().enumerate() {
@@ -736,7 +766,7 @@ mod tests {
                 let got = [
                     forward_on(isa, &g, &x, &wt, Some(&bias)),
                     input_grad_on(isa, &g, &wt, &dy),
-                    weight_grad_on(isa, &g, &x, &dy, chunks().collect()),
+                    weight_grad_on(isa, &g, &x, &dy, chunks().collect(), n),
                 ];
                 for (what, got, want) in [("y", &got[0], &y), ("dx", &got[1], &dx)]
                     .into_iter()
@@ -760,6 +790,29 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_correlated_in_smaller_stacks_gives_the_same_bits() {
+        let [n, c, h, w, o] = [7, 3, 6, 5, 20];
+        let g =
+            Geometry::new([n, c, h, w], [o, c, 3, 3], [1, 1], [1, 1], [1, 1], 1).expect("covered");
+        let (x, dy) = (values(n * c * h * w, 1), values(n * o * h * w, 2));
+        let want = naive(&g, &x, &values(o * c * 9, 3), &dy)[2].clone();
+        for isa in isas() {
+            // Chunks of 4 and 3 images, in stacks of one image up to the whole chunk.
+            let by = |m| weight_grad_on(isa, &g, &x, &dy, vec![0..4, 4..7], m);
+            let whole = by(4);
+            assert!(max_error(&whole, &want) < 1e-5, "{isa:?}");
+            for m in 1..4 {
+                let got = by(m);
+                let same = got
+                    .iter()
+                    .zip(&whole)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{isa:?}, stacks of {m}");
+            }
+        }
+    }
+
+    #[test]
     fn the_stack_keeps_every_read_inside_and_the_borders_zero() {
         for (h, w, m) in [(1, 1, 1), (2, 7, 3), (8, 8, 5), (32, 32, 1), (3, 17, 2)] {
             let s = Stack { h, w, m };
@@ -778,9 +831,9 @@ mod tests {
     fn pad_and_unpad_round_trip() {
         let (s, channels) = (Stack { h: 3, w: 4, m: 2 }, 2);
         let planes: Vec<f32> = (0..2 * channels * 12).map(|v| v as f32 + 1.0).collect();
-        // Whatever the buffer held before, pad writes all of it.
-        let mut buf = vec![f32::NAN; channels * s.len()];
-        s.pad(&planes, channels, &mut buf);
+        // NaN in place of uninitialised values: pad must write all of them.
+        let mut buf = vec![MaybeUninit::new(f32::NAN); channels * s.len()];
+        let buf = s.pad(&planes, channels, &mut buf);
         // The centre tap of each output position reads its own input.
         let mut grid = vec![0.0; channels * s.positions()];
         for ch in 0..channels {
@@ -795,5 +848,12 @@ mod tests {
         assert_eq!(back, planes);
         // Everything else in the padded input is zero: the sum matches.
         assert_eq!(buf.iter().sum::<f32>(), planes.iter().sum::<f32>());
+        // Position-major, with room for 5 channels: written whole too.
+        let mut grid = vec![MaybeUninit::new(f32::NAN); s.positions() * 5];
+        let grid = s.fill_grid_transposed(&planes, channels, 5, &mut grid);
+        assert_eq!(grid.iter().sum::<f32>(), planes.iter().sum::<f32>());
+        let (img, ch, oh, ow) = (1, 1, 2, 3);
+        let at = (s.output_row(img, oh) + ow) * 5 + ch;
+        assert_eq!(grid[at], planes[((img * channels + ch) * 3 + oh) * 4 + ow]);
     }
 }

@@ -94,45 +94,41 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         return direct::weight_grad(g, x, dy, chunks(g));
     }
     let (k, p, o) = (g.k(), g.p(), g.o);
-    let partials: Vec<Vec<f32>> = chunks(g)
-        .into_par_iter()
-        .map(|images| {
-            let mut dw = vec![0.0f32; o * k];
-            let mut col = vec![0.0f32; if g.is_pointwise() { 0 } else { g.col_len() }];
-            let mut accumulate = false;
-            for n in images {
-                let image = &x[n * g.image()..][..g.image()];
-                let grad = &dy[n * o * p..][..o * p];
-                for rows in g.tiles() {
-                    let t = rows.len() * g.wo;
-                    let lhs = View {
-                        data: &grad[rows.start * g.wo..],
-                        rs: p,
-                        cs: 1,
-                    };
-                    // col^T: element (position, row) of the [k, t] column matrix.
-                    let cols = if g.is_pointwise() {
-                        View {
-                            data: &image[rows.start * g.wo..],
-                            rs: 1,
-                            cs: p,
-                        }
-                    } else {
-                        g.im2col(image, rows.clone(), &mut col);
-                        View {
-                            data: &col,
-                            rs: 1,
-                            cs: t,
-                        }
-                    };
-                    gemm([o, k, t], &mut dw, k, accumulate, lhs, cols);
-                    accumulate = true;
-                }
+    super::sum_in_order(chunks(g), |images| {
+        let mut dw = vec![0.0f32; o * k];
+        let mut col = vec![0.0f32; if g.is_pointwise() { 0 } else { g.col_len() }];
+        let mut accumulate = false;
+        for n in images {
+            let image = &x[n * g.image()..][..g.image()];
+            let grad = &dy[n * o * p..][..o * p];
+            for rows in g.tiles() {
+                let t = rows.len() * g.wo;
+                let lhs = View {
+                    data: &grad[rows.start * g.wo..],
+                    rs: p,
+                    cs: 1,
+                };
+                // col^T: element (position, row) of the [k, t] column matrix.
+                let cols = if g.is_pointwise() {
+                    View {
+                        data: &image[rows.start * g.wo..],
+                        rs: 1,
+                        cs: p,
+                    }
+                } else {
+                    g.im2col(image, rows.clone(), &mut col);
+                    View {
+                        data: &col,
+                        rs: 1,
+                        cs: t,
+                    }
+                };
+                gemm([o, k, t], &mut dw, k, accumulate, lhs, cols);
+                accumulate = true;
             }
-            dw
-        })
-        .collect();
-    super::sum_in_order(partials)
+        }
+        dw
+    })
 }
 
 /// `dX_n = col2im(W^T[k, o] x dY_n[o, p])`, image by image.

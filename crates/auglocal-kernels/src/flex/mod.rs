@@ -11,6 +11,8 @@ mod geometry;
 mod kernels;
 mod norm;
 
+use std::ops::Range;
+
 use burn::backend::Flex;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
@@ -19,6 +21,7 @@ use burn_flex::{FlexTensor, Layout};
 use crate::mode::{Kernels, active_kernels};
 use crate::norm::{BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved};
 use geometry::Geometry;
+use rayon::prelude::*;
 
 /// The geometry of a convolution the kernels here cover, when [`Kernels::Fast`] is on:
 /// `x`, `weight` and `other` (the bias or the output gradient, when there is one) in f32.
@@ -42,9 +45,14 @@ fn covered(
     )
 }
 
-/// The element-wise sum of per-chunk partial results, added in chunk order (the order that
-/// keeps a weight gradient bit-identical whatever the number of threads).
-fn sum_in_order(partials: Vec<Vec<f32>>) -> Vec<f32> {
+/// `partial` of every chunk of images, computed in parallel on rayon's current pool, summed
+/// element-wise in chunk order (the order that keeps a weight gradient bit-identical whatever
+/// the number of threads).
+fn sum_in_order<F>(chunks: Vec<Range<usize>>, partial: F) -> Vec<f32>
+where
+    F: Fn(Range<usize>) -> Vec<f32> + Sync + Send,
+{
+    let partials: Vec<Vec<f32>> = chunks.into_par_iter().map(partial).collect();
     let mut parts = partials.into_iter();
     let mut sum = parts.next().unwrap_or_default();
     for part in parts {
