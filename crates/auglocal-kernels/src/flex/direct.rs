@@ -506,8 +506,9 @@ struct Correlate<'a> {
 impl Correlate<'_> {
     /// `dwt[c, tap, o] += sum over positions q of buf[c, q + shift(tap)] * grid[q, o]`, each
     /// sum carried on from the value in `dwt`: output channels in the lanes, so each sum runs
-    /// position by position in one lane and no lanes are added across. Blocks of `OV` vectors of output channels by `CB` input channels
-    /// by the three taps of a kernel row (single ones for the remainders).
+    /// position by position in one lane and no lanes are added across. Blocks of `OV` vectors
+    /// of output channels by `CB` input channels by the three taps of a kernel row (single
+    /// ones for the remainders).
     #[inline(always)]
     fn run<M: MulAdd, const OV: usize, const CB: usize>(&self, dwt: &mut [f32]) {
         let groups = self.op / LANES;

@@ -11,7 +11,10 @@ mod geometry;
 mod kernels;
 mod norm;
 
+use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use burn::backend::Flex;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
@@ -21,7 +24,6 @@ use burn_flex::{FlexTensor, Layout};
 use crate::mode::{Kernels, active_kernels};
 use crate::norm::{BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved};
 use geometry::Geometry;
-use rayon::prelude::*;
 
 /// The geometry of a convolution the kernels here cover, when [`Kernels::Fast`] is on:
 /// `x`, `weight` and `other` (the bias or the output gradient, when there is one) in f32.
@@ -48,19 +50,52 @@ fn covered(
 /// `partial` of every chunk of images, computed in parallel on rayon's current pool, summed
 /// element-wise in chunk order (the order that keeps a weight gradient bit-identical whatever
 /// the number of threads).
+///
+/// Each of the pool's threads takes the next chunk not yet taken, so the chunks finish about
+/// in order, and each partial result is added (under a lock) as soon as those before it
+/// have been: about two per thread are alive at once rather than one per chunk.
 fn sum_in_order<F>(chunks: Vec<Range<usize>>, partial: F) -> Vec<f32>
 where
-    F: Fn(Range<usize>) -> Vec<f32> + Sync + Send,
+    F: Fn(Range<usize>) -> Vec<f32> + Sync,
 {
-    let partials: Vec<Vec<f32>> = chunks.into_par_iter().map(partial).collect();
-    let mut parts = partials.into_iter();
-    let mut sum = parts.next().unwrap_or_default();
-    for part in parts {
-        for (d, s) in sum.iter_mut().zip(&part) {
-            *d += *s;
-        }
+    /// The sum so far, of the chunks before `next`, and the partials that finished early.
+    struct Sum {
+        sum: Option<Vec<f32>>,
+        next: usize,
+        early: BTreeMap<usize, Vec<f32>>,
     }
-    sum
+    let taken = AtomicUsize::new(0);
+    let state = Mutex::new(Sum {
+        sum: None,
+        next: 0,
+        early: BTreeMap::new(),
+    });
+    let work = || {
+        loop {
+            let i = taken.fetch_add(1, Ordering::Relaxed);
+            let Some(images) = chunks.get(i) else { break };
+            let part = partial(images.clone());
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.early.insert(i, part);
+            let Sum { sum, next, early } = &mut *state;
+            while let Some(part) = early.remove(next) {
+                match sum {
+                    None => *sum = Some(part),
+                    Some(sum) => sum.iter_mut().zip(&part).for_each(|(d, s)| *d += *s),
+                }
+                *next += 1;
+            }
+        }
+    };
+    let workers = rayon::current_num_threads().clamp(1, chunks.len().max(1));
+    rayon::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(|_| work());
+        }
+        work();
+    });
+    let state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+    state.sum.unwrap_or_default()
 }
 
 fn f32s(t: &FlexTensor) -> &[f32] {
