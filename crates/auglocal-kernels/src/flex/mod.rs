@@ -276,3 +276,44 @@ pub fn batch_norm2d_backward(
         residual: grads.residual.map(|d| tensor(d, shape)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn partials_are_added_in_chunk_order_whatever_the_pool_and_the_finishing_order() {
+        // Partials whose f32 sum depends on the order of the additions (1e8 swallows some of
+        // the small terms, depending on what came before), finishing out of order.
+        let partial = |r: Range<usize>| {
+            let i = r.start;
+            std::thread::sleep(Duration::from_micros((i * 7 % 5) as u64 * 300));
+            let big = if i % 2 == 0 { 1e8 } else { -3e7 };
+            vec![big + i as f32, 1.0 + i as f32 * 0.37, (i as f32).exp()]
+        };
+        let chunks: Vec<Range<usize>> = (0..13).map(|i| i..i + 1).collect();
+        let mut want = partial(0..1);
+        for r in &chunks[1..] {
+            want.iter_mut()
+                .zip(partial(r.clone()))
+                .for_each(|(d, s)| *d += s);
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            let (tx, rx) = mpsc::channel();
+            let chunks = chunks.clone();
+            std::thread::spawn(move || tx.send(pool.install(|| sum_in_order(chunks, partial))));
+            let got = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the sum finishes within a minute");
+            assert_eq!(bits(&got), bits(&want), "{threads} threads");
+        }
+    }
+}
