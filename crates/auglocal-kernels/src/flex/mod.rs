@@ -291,7 +291,7 @@ mod tests {
         let partial = |r: Range<usize>| {
             let i = r.start;
             std::thread::sleep(Duration::from_micros((i * 7 % 5) as u64 * 300));
-            let big = if i % 2 == 0 { 1e8 } else { -3e7 };
+            let big = if i.is_multiple_of(2) { 1e8 } else { -3e7 };
             vec![big + i as f32, 1.0 + i as f32 * 0.37, (i as f32).exp()]
         };
         let chunks: Vec<Range<usize>> = (0..13).map(|i| i..i + 1).collect();
