@@ -638,7 +638,7 @@ fn weight_grad_on(
     let (c, o, plane) = (g.c, g.o, g.h * g.w);
     let op = o.next_multiple_of(LANES);
     let stack = Stack { h: g.h, w: g.w, m };
-    let dwt = super::sum_in_order(chunks, |images| {
+    let dwt = super::kernels::sum_in_order(chunks, |images| {
         let mut dwt = vec![0.0f32; c * TAPS * op];
         with_scratch([c * stack.len(), stack.positions() * op], |[buf, grid]| {
             for first in images.clone().step_by(m) {

@@ -11,11 +11,6 @@ mod geometry;
 mod kernels;
 mod norm;
 
-use std::collections::BTreeMap;
-use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
-
 use burn::backend::Flex;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
@@ -45,57 +40,6 @@ fn covered(
         options.dilation,
         options.groups,
     )
-}
-
-/// `partial` of every chunk of images, computed in parallel on rayon's current pool, summed
-/// element-wise in chunk order (the order that keeps a weight gradient bit-identical whatever
-/// the number of threads).
-///
-/// Each of the pool's threads takes the next chunk not yet taken, so the chunks finish about
-/// in order, and each partial result is added (under a lock) as soon as those before it
-/// have been: about two per thread are alive at once rather than one per chunk.
-fn sum_in_order<F>(chunks: Vec<Range<usize>>, partial: F) -> Vec<f32>
-where
-    F: Fn(Range<usize>) -> Vec<f32> + Sync,
-{
-    /// The sum so far, of the chunks before `next`, and the partials that finished early.
-    struct Sum {
-        sum: Option<Vec<f32>>,
-        next: usize,
-        early: BTreeMap<usize, Vec<f32>>,
-    }
-    let taken = AtomicUsize::new(0);
-    let state = Mutex::new(Sum {
-        sum: None,
-        next: 0,
-        early: BTreeMap::new(),
-    });
-    let work = || {
-        loop {
-            let i = taken.fetch_add(1, Ordering::Relaxed);
-            let Some(images) = chunks.get(i) else { break };
-            let part = partial(images.clone());
-            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.early.insert(i, part);
-            let Sum { sum, next, early } = &mut *state;
-            while let Some(part) = early.remove(next) {
-                match sum {
-                    None => *sum = Some(part),
-                    Some(sum) => sum.iter_mut().zip(&part).for_each(|(d, s)| *d += *s),
-                }
-                *next += 1;
-            }
-        }
-    };
-    let workers = rayon::current_num_threads().clamp(1, chunks.len().max(1));
-    rayon::scope(|scope| {
-        for _ in 1..workers {
-            scope.spawn(|_| work());
-        }
-        work();
-    });
-    let state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
-    state.sum.unwrap_or_default()
 }
 
 fn f32s(t: &FlexTensor) -> &[f32] {
@@ -274,46 +218,5 @@ pub fn batch_norm2d_backward(
         gamma: tensor(grads.gamma, [rows.c]),
         beta: tensor(grads.beta, [rows.c]),
         residual: grads.residual.map(|d| tensor(d, shape)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn partials_are_added_in_chunk_order_whatever_the_pool_and_the_finishing_order() {
-        // Partials whose f32 sum depends on the order of the additions (1e8 swallows some of
-        // the small terms, depending on what came before), finishing out of order.
-        let partial = |r: Range<usize>| {
-            let i = r.start;
-            std::thread::sleep(Duration::from_micros((i * 7 % 5) as u64 * 300));
-            let big = if i.is_multiple_of(2) { 1e8 } else { -3e7 };
-            vec![big + i as f32, 1.0 + i as f32 * 0.37, (i as f32).exp()]
-        };
-        let chunks: Vec<Range<usize>> = (0..13).map(|i| i..i + 1).collect();
-        let mut want = partial(0..1);
-        for r in &chunks[1..] {
-            want.iter_mut()
-                .zip(partial(r.clone()))
-                .for_each(|(d, s)| *d += s);
-        }
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for threads in [1, 2, 3, 8] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("a pool");
-            let (tx, rx) = mpsc::channel();
-            let chunks = chunks.clone();
-            std::thread::spawn(move || tx.send(pool.install(|| sum_in_order(chunks, partial))));
-            let got = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the sum finishes within a minute");
-            assert_eq!(bits(&got), bits(&want), "{threads} threads");
-        }
     }
 }
