@@ -199,8 +199,21 @@ fn an_exported_run_scores_and_predicts_as_its_evaluation_on_real_images() {
         assert_eq!(*p, ours[*i] as u64, "image {i}");
     }
     assert_eq!(report["score"]["correct"], correct);
+    // The table names classes: each image of class 9 on a line with the name its JSON gave.
     let table = ok(&["predict", "--model", s(&model), s(&images.join("9"))]);
-    assert!(table.contains("Ankle boot"), "{table}");
+    let class_9 = report["predictions"]
+        .as_array()
+        .expect("predictions")
+        .iter();
+    let mut named = 0;
+    for p in class_9.filter(|p| p["label"].as_u64() == Some(9)) {
+        let (image, name) = (p["image"].as_str().expect("path"), p["name"].as_str());
+        let line = table.lines().find(|l| l.contains(image));
+        let line = line.unwrap_or_else(|| panic!("{image} is not in the table:\n{table}"));
+        assert!(line.contains(name.expect("a class name")), "{line}");
+        named += 1;
+    }
+    assert!(named > 0 && table.lines().count() == named + 2, "{table}");
 
     // Other epochs: --epoch N where kept, --best by the metrics.
     let first = dir.join("first.safetensors");

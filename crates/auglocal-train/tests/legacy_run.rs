@@ -13,7 +13,8 @@
 //! and `fixtures/format2-run-epoch-2.json` is the epoch 2 trained on resuming it: the one that
 //! release trained, until the direct 3x3 convolution kernels changed the order in which a
 //! convolution's products are summed (last bits, then the epoch's metrics); since then, the
-//! epoch those kernels train, rewritten by the commit that brought them.
+//! epoch those kernels train, rewritten by the commit that brought them and again by the one
+//! that ran the stride-2 convolutions on them.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
-//! Direct 3x3 convolutions at stride 1 with padding 1 (the "same" convolutions that make up
-//! most of a ResNet), without an im2col matrix.
+//! Direct 3x3 convolutions with padding 1, at stride 1 (the "same" convolutions that make up
+//! most of a ResNet) and at stride 2 on even sides (its downsampling ones), without an im2col
+//! matrix.
 //!
 //! A chunk of images is copied onto a zero-bordered grid: rows `w + 1` wide (one zero column
 //! serves as the right border of a row and the left border of the next) and one zero row
@@ -10,9 +11,17 @@
 //! column per row and one junk row per image (6% of positions at 32x32, 21% at 8x8) and drops
 //! them.
 //!
+//! At stride 2 the input is split into its four phases (even or odd rows by even or odd
+//! columns), each an `h/2 x w/2` plane on the output's grid. Output row `oh` reads input row
+//! `2 oh + i - 1`: row `oh - 1` of the odd rows for `i = 0`, row `oh` of the even rows for
+//! `i = 1`, row `oh` of the odd rows for `i = 2` (columns alike), so each tap is again one
+//! shifted load, from one of the channel's four planes ([`Read`]), and no multiply is wasted.
+//!
 //! - forward: `y[o, q] = sum_c sum_tap W[o, c, tap] * x[c, q + shift(tap)]`;
 //! - input gradient: the same convolution of `dy` with the weight transposed and flipped
-//!   (`W'[c, o, tap] = W[o, c, 8 - tap]`);
+//!   (`W'[c, o, tap] = W[o, c, 8 - tap]`); at stride 2, one pass per phase of the input, the
+//!   phase `(a, b)` receiving the taps with `i = a + 1` and `j = b + 1` (mod 2): 1, 2, 2 and 4
+//!   of the nine, each pass writing every other row and column;
 //! - weight gradient: `dW[o, c, tap] = sum_q x[c, q + shift(tap)] * dy[q, o]` over a chunk of
 //!   images, with `dy` copied position-major so that output channels fill the lanes and each
 //!   sum runs position by position in one lane; the chunks' sums are added in order.
@@ -40,9 +49,64 @@ const TAPS: usize = 9;
 /// Elements of a chunk's padded input the forward kernels aim to keep in the L2 cache.
 const CHUNK_BUDGET: usize = 1 << 16;
 
-/// Whether the direct kernels cover `g`: a 3x3 kernel at stride 1 with padding 1.
+/// Whether the direct kernels cover `g`: a 3x3 kernel with padding 1, at stride 1, or at
+/// stride 2 over even sides (where the output is exactly half the input).
 pub(crate) fn covers(g: &Geometry) -> bool {
-    (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (3, 3, 1, 1, 1, 1)
+    (g.kh, g.kw, g.ph, g.pw) == (3, 3, 1, 1)
+        && match (g.sh, g.sw) {
+            (1, 1) => true,
+            (2, 2) => g.h.is_multiple_of(2) && g.w.is_multiple_of(2),
+            _ => false,
+        }
+}
+
+/// Where a kernel tap reads, relative to the output position it sums into: plane `plane` of
+/// the input channel (one plane at stride 1, a phase at stride 2), `row` grid rows and `col`
+/// columns on (1 is the output's own row or column, 0 the one before, 2 the one after).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Read {
+    plane: usize,
+    row: usize,
+    col: usize,
+}
+
+/// Where kernel row (or column) `i` reads at stride `s` (1 or 2): input row `s * oh + i - 1`
+/// is row `oh + (i - 1).div_euclid(s)` of the phase `(i - 1).rem_euclid(s)`; returns the phase
+/// and the grid row offset (`(i - 1).div_euclid(s) + 1`, see [`Read`]).
+#[inline(always)]
+const fn phase_of(i: usize, s: usize) -> (usize, usize) {
+    ((i + s - 1) % s, (i + s - 1) / s)
+}
+
+/// The forward pass's reads at stride `s` (1 or 2), tap by tap ([`phase_of`] for the row and
+/// the column); the phase `(a, b)` is plane `a * s + b`.
+fn forward_reads(s: usize) -> [Read; TAPS] {
+    std::array::from_fn(|t| {
+        let ((a, row), (b, col)) = (phase_of(t / 3, s), phase_of(t % 3, s));
+        Read {
+            plane: a * s + b,
+            row,
+            col,
+        }
+    })
+}
+
+/// The input gradient's taps at stride `s` for the input phase `(a, b)`, each with where it
+/// reads the output gradient: input row `s * r + a` takes output row `r + d` through the tap
+/// row `i` with `s * d = a + 1 - i`, for each `i` in 0..3 that makes `d` a whole number
+/// (columns alike). Taps in descending order, so that at stride 1 the sum runs over the
+/// flipped kernel's taps in ascending order.
+fn input_grad_taps(s: usize, [a, b]: [usize; 2]) -> Vec<(usize, Read)> {
+    let taps = |phase: usize| {
+        (0..3usize).rev().filter_map(move |i| {
+            let (span, s) = (phase as isize + 1 - i as isize, s as isize);
+            // The grid offset of output row `r + d` from row `r` is `d + 1` (see [`Read`]).
+            (span.rem_euclid(s) == 0).then(|| (i, (span / s + 1) as usize))
+        })
+    };
+    taps(a)
+        .flat_map(|(i, row)| taps(b).map(move |(j, col)| (i * 3 + j, Read { plane: 0, row, col })))
+        .collect()
 }
 
 /// `m` images of `h x w` planes stacked on the zero-bordered grid (see the module docs).
@@ -79,39 +143,54 @@ impl Stack {
         (img * (self.h + 1) + oh) * self.ws()
     }
 
-    /// The shift of kernel tap `tap` (row `tap / 3`, column `tap % 3`) on the grid.
-    fn shifts(&self) -> [usize; TAPS] {
-        std::array::from_fn(|t| t / 3 * self.ws() + t % 3)
+    /// Where `read` is, from an output position, in a channel's padded input (its planes one
+    /// after the other).
+    fn offset(&self, read: Read) -> usize {
+        read.plane * self.len() + read.row * self.ws() + read.col
     }
 
-    /// Writes every element of the padded inputs `buf` (`[channels, len]`, uninitialised):
-    /// `planes` (`[imgs, channels, h, w]`, `imgs <= m`) at their places, zeros everywhere else
-    /// (the borders, the rows of the images past `imgs`, the tail); returns them initialised.
+    /// Writes every element of the padded inputs `buf` (`[channels, s * s, len]`,
+    /// uninitialised): the phases of `planes` (`[imgs, channels, s * h, s * w]`, `imgs <= m`)
+    /// at their places, phase `(a, b)` (rows `s * r + a`, columns `s * c + b`) on plane
+    /// `a * s + b`, zeros everywhere else (the borders, the rows of the images past `imgs`,
+    /// the tail); returns them initialised.
     fn pad<'a>(
         &self,
         planes: &[f32],
         channels: usize,
+        s: usize,
         buf: &'a mut [MaybeUninit<f32>],
     ) -> &'a mut [f32] {
         let (h, w, ws, len) = (self.h, self.w, self.ws(), self.len());
-        assert_eq!(buf.len(), channels * len);
-        let imgs = planes.len() / (channels * h * w);
-        for (ch, dst) in buf.chunks_exact_mut(len).enumerate() {
+        assert_eq!(buf.len(), channels * s * s * len);
+        let (sh, sw) = (s * h, s * w);
+        let imgs = planes.len() / (channels * sh * sw);
+        for (plane, dst) in buf.chunks_exact_mut(len).enumerate() {
+            let (ch, a, b) = (plane / (s * s), plane / s % s, plane % s);
             zero(&mut dst[..ws]);
             for img in 0..imgs {
-                let src = &planes[(img * channels + ch) * h * w..][..h * w];
-                for (ih, row) in src.chunks_exact(w).enumerate() {
-                    let at = self.input_row(img, ih);
+                let src = &planes[(img * channels + ch) * sh * sw..][..sh * sw];
+                for r in 0..h {
+                    let row = &src[(s * r + a) * sw..][..sw];
+                    let at = self.input_row(img, r);
                     dst[at - 1].write(0.0);
-                    copy_row(&mut dst[at..][..w], row, MaybeUninit::new);
+                    let dst = &mut dst[at..][..w];
+                    if s == 1 {
+                        copy_row(dst, row, MaybeUninit::new);
+                    } else {
+                        for (d, v) in dst.iter_mut().zip(row[b..].iter().step_by(s)) {
+                            d.write(*v);
+                        }
+                    }
                 }
                 // The zero row below the image (and above the next).
                 zero(&mut dst[self.input_row(img, h) - 1..][..ws]);
             }
             zero(&mut dst[self.input_row(imgs, 0) - 1..]);
         }
-        // SAFETY: the rows written above tile each channel: row 0, then per image its `h`
-        // rows (a zero and `w` values each) and a zero row, then zeros to the end.
+        // SAFETY: the rows written above tile each plane: row 0, then per image its `h` rows
+        // (a zero and `w` values each: a phase's row of `s * w` input values has `w`) and a
+        // zero row, then zeros to the end.
         unsafe { assume_init(buf) }
     }
 
@@ -155,27 +234,36 @@ impl Stack {
     }
 
     /// Writes the valid positions of `grid` (`[>= channels, positions]`) to every element of
-    /// `planes` (`[imgs, channels, h, w]`), adding `bias[channel]` when given.
+    /// the phase `(a, b)` of `planes` (`[imgs, channels, s * h, s * w]`: rows `s * r + a`,
+    /// columns `s * c + b`; all of them at `s = 1`), adding `bias[channel]` when given.
     fn unpad(
         &self,
         grid: &[f32],
         channels: usize,
+        (s, [a, b]): (usize, [usize; 2]),
         planes: &mut [MaybeUninit<f32>],
         bias: Option<&[f32]>,
     ) {
         let (h, w, positions) = (self.h, self.w, self.positions());
-        for (plane, dst) in planes.chunks_exact_mut(h * w).enumerate() {
+        let (sh, sw) = (s * h, s * w);
+        for (plane, dst) in planes.chunks_exact_mut(sh * sw).enumerate() {
             let (img, ch) = (plane / channels, plane % channels);
             let src = &grid[ch * positions..][..positions];
-            for (oh, row) in dst.chunks_exact_mut(w).enumerate() {
+            for oh in 0..h {
                 let src = &src[self.output_row(img, oh)..][..w];
-                match bias {
-                    Some(bias) => {
-                        for (d, s) in row.iter_mut().zip(src) {
-                            d.write(*s + bias[ch]);
+                let row = &mut dst[(s * oh + a) * sw..][..sw];
+                match (bias, s) {
+                    (Some(bias), _) => {
+                        for (d, v) in row[b..].iter_mut().step_by(s).zip(src) {
+                            d.write(*v + bias[ch]);
                         }
                     }
-                    None => copy_row(row, src, MaybeUninit::new),
+                    (None, 1) => copy_row(row, src, MaybeUninit::new),
+                    (None, _) => {
+                        for (d, v) in row[b..].iter_mut().step_by(s).zip(src) {
+                            d.write(*v);
+                        }
+                    }
                 }
             }
         }
@@ -291,17 +379,21 @@ impl Isa {
     }
 }
 
-/// The weights in the forward kernel's order: `[o_blocks, ci, TAPS, ob]` from
+/// The weights in the forward kernel's order: `[o_blocks, ci, taps, ob]` from
 /// `weight(out_channel, in_channel, tap)`, zero past the last output channel.
-fn pack(co: usize, ci: usize, ob: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
+fn pack(
+    [co, ci, taps]: [usize; 3],
+    ob: usize,
+    weight: impl Fn(usize, usize, usize) -> f32,
+) -> Vec<f32> {
     let blocks = co.div_ceil(ob);
-    let mut packed = vec![0.0; blocks * ci * TAPS * ob];
+    let mut packed = vec![0.0; blocks * ci * taps * ob];
     for (i, v) in packed.iter_mut().enumerate() {
         let (r, tap, ch, block) = (
             i % ob,
-            i / ob % TAPS,
-            i / ob / TAPS % ci,
-            i / ob / TAPS / ci,
+            i / ob % taps,
+            i / ob / taps % ci,
+            i / ob / taps / ci,
         );
         let oc = block * ob + r;
         if oc < co {
@@ -323,54 +415,59 @@ unsafe fn load_unchecked(data: &[f32], at: usize) -> [f32; LANES] {
 }
 
 /// The arguments of one forward convolution over a stack.
-struct Convolve<'a> {
+struct Convolve<'a, const T: usize> {
     stack: Stack,
     /// Input channels.
     ci: usize,
-    /// Padded inputs, `[ci, stack.len()]`.
+    /// Padded inputs, `[ci, channel]`: each channel's planes one after the other.
     buf: &'a [f32],
-    /// Packed weights, `[o_blocks, ci, TAPS, ob]`.
+    /// Where each of the `T` taps reads in a channel's padded input, from an output position.
+    offsets: [usize; T],
+    /// Packed weights, `[o_blocks, ci, T, ob]`.
     packed: &'a [f32],
 }
 
-impl Convolve<'_> {
+impl<const T: usize> Convolve<'_, T> {
     /// Writes every element of `grid` (`[o_blocks * OB, positions]`): the convolution at
     /// every position.
     #[inline(always)]
     fn run<M: MulAdd, const OB: usize, const V: usize>(&self, grid: &mut [MaybeUninit<f32>]) {
         const { assert!(BLOCK.is_multiple_of(V * LANES)) };
         let positions = self.stack.positions();
-        let per_block = self.ci * TAPS * OB;
+        let per_block = self.ci * T * OB;
         assert_eq!(grid.len(), self.packed.len() / per_block * OB * positions);
+        let reach = self.offsets.iter().max().copied().unwrap_or(0);
         for (block, weights) in self.packed.chunks_exact(per_block).enumerate() {
             let rows = &mut grid[block * OB * positions..][..OB * positions];
             for q in (0..positions).step_by(V * LANES) {
-                self.block::<M, OB, V>(weights, q, rows);
+                self.block::<M, OB, V>(weights, q, reach, rows);
             }
         }
     }
 
-    /// `OB` output channels at positions `q..q + V * LANES`, summed over channels, then taps.
+    /// `OB` output channels at positions `q..q + V * LANES`, summed over channels, then taps;
+    /// `reach` is the largest offset.
     #[inline(always)]
     fn block<M: MulAdd, const OB: usize, const V: usize>(
         &self,
         weights: &[f32],
         q: usize,
+        reach: usize,
         rows: &mut [MaybeUninit<f32>],
     ) {
-        let (len, positions) = (self.stack.len(), self.stack.positions());
-        let shifts = self.stack.shifts();
-        assert!(q + V * LANES + shifts[TAPS - 1] <= len && weights.len() >= self.ci * TAPS * OB);
+        let positions = self.stack.positions();
+        let channel = self.buf.len() / self.ci;
+        assert!(q + V * LANES + reach <= channel && weights.len() >= self.ci * T * OB);
         let mut acc = [[[0.0f32; LANES]; V]; OB];
         for (plane, w) in self
             .buf
-            .chunks_exact(len)
-            .zip(weights.chunks_exact(TAPS * OB))
+            .chunks_exact(channel)
+            .zip(weights.chunks_exact(T * OB))
         {
-            for (tap, shift) in shifts.iter().enumerate() {
-                // SAFETY: the assert above keeps `q + shift + V * LANES <= len`.
+            for (tap, offset) in self.offsets.iter().enumerate() {
+                // SAFETY: the assert above keeps `q + offset + V * LANES <= channel`.
                 let x: [[f32; LANES]; V] = std::array::from_fn(|v| unsafe {
-                    load_unchecked(plane, q + shift + v * LANES)
+                    load_unchecked(plane, q + offset + v * LANES)
                 });
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let wv = w[tap * OB + r];
@@ -422,81 +519,166 @@ impl Convolve<'_> {
     }
 }
 
-/// `n` images of `ci` channels convolved to `co` channels: `input` `[n, ci, h, w]`, `packed`
-/// from [`pack`] with the block of `isa`; returns `[n, co, h, w]`.
+/// One convolution pass over a stack: where its taps read, their packed weights, and the
+/// phase of the output it writes.
+struct Pass {
+    reads: Vec<Read>,
+    /// `[o_blocks, ci, reads.len(), ob]`, from [`pack`] with the block of the ISA.
+    packed: Vec<f32>,
+    /// `(s, phase)`: the output's phase `phase` of `s x s` (see [`Stack::unpad`]).
+    writes: (usize, [usize; 2]),
+}
+
+impl Pass {
+    /// Writes every element of `grid` (`[o_blocks * ob, positions]`), the pass at every
+    /// position of `stack` over the padded inputs `buf` (`[ci, channel]`); returns it
+    /// initialised.
+    fn convolve<'g>(
+        &self,
+        stack: Stack,
+        ci: usize,
+        buf: &[f32],
+        isa: Isa,
+        grid: &'g mut [MaybeUninit<f32>],
+    ) -> &'g mut [f32] {
+        fn taps<'g, const T: usize>(
+            pass: &Pass,
+            (stack, ci, buf, isa): (Stack, usize, &[f32], Isa),
+            grid: &'g mut [MaybeUninit<f32>],
+        ) -> &'g mut [f32] {
+            let conv = Convolve::<T> {
+                stack,
+                ci,
+                buf,
+                offsets: std::array::from_fn(|t| stack.offset(pass.reads[t])),
+                packed: &pass.packed,
+            };
+            conv.dispatch(isa, grid)
+        }
+        let args = (stack, ci, buf, isa);
+        match self.reads.len() {
+            1 => taps::<1>(self, args, grid),
+            2 => taps::<2>(self, args, grid),
+            4 => taps::<4>(self, args, grid),
+            TAPS => taps::<TAPS>(self, args, grid),
+            n => unreachable!("a pass of {n} taps"),
+        }
+    }
+}
+
+/// `n` images of `ci` channels convolved to `co` channels by `passes`: `input`
+/// `[n, ci, s_in * h, s_in * w]` read as `s_in x s_in` phases on a grid of `h x w` positions,
+/// each pass writing its phase of the output `[n, co, s_out * h, s_out * w]`, which the passes
+/// cover together; returns the output.
 fn convolve(
-    [n, ci, co, h, w]: [usize; 5],
+    [n, ci, co]: [usize; 3],
+    [h, w]: [usize; 2],
+    [s_in, s_out]: [usize; 2],
     input: &[f32],
-    packed: &[f32],
+    passes: &[Pass],
     bias: Option<&[f32]>,
     isa: Isa,
 ) -> Vec<f32> {
-    let per_image = ci * (h + 1) * (w + 1);
+    let planes = s_in * s_in;
+    let per_image = ci * planes * (h + 1) * (w + 1);
     let threads = rayon::current_num_threads().max(1);
     let m = (CHUNK_BUDGET / per_image)
         .clamp(1, n.div_ceil(2 * threads).max(1))
         .min(n);
     let stack = Stack { h, w, m };
     let rows = co.next_multiple_of(isa.out_block());
-    let total = n * co * h * w;
+    let (image_in, image_out) = (ci * planes * h * w, co * s_out * s_out * h * w);
+    let total = n * image_out;
     let mut out = Vec::with_capacity(total);
     out.spare_capacity_mut()[..total]
-        .par_chunks_mut(m * co * h * w)
+        .par_chunks_mut(m * image_out)
         .enumerate()
         .for_each(|(chunk, out)| {
             with_scratch(
-                [ci * stack.len(), rows * stack.positions()],
+                [ci * planes * stack.len(), rows * stack.positions()],
                 |[buf, grid]| {
-                    let imgs = out.len() / (co * h * w);
-                    let input = &input[chunk * m * ci * h * w..][..imgs * ci * h * w];
-                    let conv = Convolve {
-                        stack,
-                        ci,
-                        buf: stack.pad(input, ci, buf),
-                        packed,
-                    };
-                    stack.unpad(conv.dispatch(isa, grid), co, out, bias);
+                    let imgs = out.len() / image_out;
+                    let input = &input[chunk * m * image_in..][..imgs * image_in];
+                    let buf = stack.pad(input, ci, s_in, buf);
+                    for pass in passes {
+                        let done = pass.convolve(stack, ci, buf, isa, &mut *grid);
+                        stack.unpad(done, co, pass.writes, out, bias);
+                    }
                 },
             )
         });
-    // SAFETY: the chunks cover `0..total` and `unpad` wrote every element of each.
+    // SAFETY: the chunks cover `0..total`, and in each the passes' `unpad`s wrote every
+    // element of their phases, which tile the output.
     unsafe { out.set_len(total) };
     out
 }
 
 /// The forward pass of a covered convolution: `x` `[n, c, h, w]`, `weight` `[o, c, 3, 3]`,
-/// `bias` `[o]`; returns `[n, o, h, w]`.
+/// `bias` `[o]`; returns `[n, o, ho, wo]`.
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     forward_on(isa(), g, x, weight, bias)
 }
 
 fn forward_on(isa: Isa, g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let packed = pack(g.o, g.c, isa.out_block(), |o, c, tap| {
-        weight[(o * g.c + c) * TAPS + tap]
-    });
-    convolve([g.n, g.c, g.o, g.h, g.w], x, &packed, bias, isa)
+    let pass = Pass {
+        reads: forward_reads(g.sh).to_vec(),
+        packed: pack([g.o, g.c, TAPS], isa.out_block(), |o, c, tap| {
+            weight[(o * g.c + c) * TAPS + tap]
+        }),
+        writes: (1, [0, 0]),
+    };
+    convolve(
+        [g.n, g.c, g.o],
+        [g.ho, g.wo],
+        [g.sh, 1],
+        x,
+        &[pass],
+        bias,
+        isa,
+    )
 }
 
-/// The input gradient of a covered convolution: `weight` `[o, c, 3, 3]`, `dy` `[n, o, h, w]`;
-/// returns `[n, c, h, w]`.
+/// The input gradient of a covered convolution: `weight` `[o, c, 3, 3]`, `dy`
+/// `[n, o, ho, wo]`; returns `[n, c, h, w]`.
 pub(crate) fn input_grad(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     input_grad_on(isa(), g, weight, dy)
 }
 
 fn input_grad_on(isa: Isa, g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
-    let packed = pack(g.c, g.o, isa.out_block(), |c, o, tap| {
-        weight[(o * g.c + c) * TAPS + TAPS - 1 - tap]
-    });
-    convolve([g.n, g.o, g.c, g.h, g.w], dy, &packed, None, isa)
+    let s = g.sh;
+    let passes: Vec<Pass> = (0..s * s)
+        .map(|phase| {
+            let phase = [phase / s, phase % s];
+            let taps = input_grad_taps(s, phase);
+            Pass {
+                reads: taps.iter().map(|&(_, read)| read).collect(),
+                packed: pack([g.c, g.o, taps.len()], isa.out_block(), |c, o, t| {
+                    weight[(o * g.c + c) * TAPS + taps[t].0]
+                }),
+                writes: (s, phase),
+            }
+        })
+        .collect();
+    convolve(
+        [g.n, g.o, g.c],
+        [g.ho, g.wo],
+        [1, s],
+        dy,
+        &passes,
+        None,
+        isa,
+    )
 }
 
 /// The arguments of one weight-gradient correlation over a stack.
 struct Correlate<'a> {
     stack: Stack,
     c: usize,
+    /// The convolution's stride, 1 or 2.
+    s: usize,
     /// Output channels rounded up to whole vectors.
     op: usize,
-    /// Padded inputs, `[c, stack.len()]`.
+    /// Padded inputs, `[c, s * s, stack.len()]` (see [`Stack::pad`]).
     buf: &'a [f32],
     /// Output gradients on the grid, position-major `[positions, op]`, zero at junk
     /// positions and past the last channel.
@@ -511,32 +693,51 @@ impl Correlate<'_> {
     /// ones for the remainders).
     #[inline(always)]
     fn run<M: MulAdd, const OV: usize, const CB: usize>(&self, dwt: &mut [f32]) {
+        match self.s {
+            1 => self.strided::<M, OV, CB, 1>(dwt),
+            2 => self.strided::<M, OV, CB, 2>(dwt),
+            s => unreachable!("stride {s}"),
+        }
+    }
+
+    #[inline(always)]
+    fn strided<M: MulAdd, const OV: usize, const CB: usize, const S: usize>(
+        &self,
+        dwt: &mut [f32],
+    ) {
         let groups = self.op / LANES;
         let whole = groups / OV * OV;
         for g in (0..whole).step_by(OV) {
-            self.channels::<M, OV, CB>(g * LANES, dwt);
+            self.channels::<M, OV, CB, S>(g * LANES, dwt);
         }
         for g in whole..groups {
-            self.channels::<M, 1, CB>(g * LANES, dwt);
+            self.channels::<M, 1, CB, S>(g * LANES, dwt);
         }
     }
 
     #[inline(always)]
-    fn channels<M: MulAdd, const OV: usize, const CB: usize>(&self, o: usize, dwt: &mut [f32]) {
+    fn channels<M: MulAdd, const OV: usize, const CB: usize, const S: usize>(
+        &self,
+        o: usize,
+        dwt: &mut [f32],
+    ) {
         let whole = self.c / CB * CB;
         for i in 0..3 {
             for c in (0..whole).step_by(CB) {
-                self.block::<M, OV, CB>(o, c, i, dwt);
+                self.block::<M, OV, CB, S>(o, c, i, dwt);
             }
             for c in whole..self.c {
-                self.block::<M, OV, 1>(o, c, i, dwt);
+                self.block::<M, OV, 1, S>(o, c, i, dwt);
             }
         }
     }
 
-    /// Output channels `o..o + OV * LANES`, input channels `c..c + CB`, kernel row `i`.
+    /// Output channels `o..o + OV * LANES`, input channels `c..c + CB`, kernel row `i`, at
+    /// stride `S`. The row's taps read, from an output position, `d[j]` past the row's start
+    /// `(plane (a, 0), row)` ([`phase_of`]): at stride 1 the next columns, at stride 2 the odd
+    /// plane's column before, the even plane's own, the odd plane's own.
     #[inline(always)]
-    fn block<M: MulAdd, const OV: usize, const CB: usize>(
+    fn block<M: MulAdd, const OV: usize, const CB: usize, const S: usize>(
         &self,
         o: usize,
         c: usize,
@@ -544,7 +745,15 @@ impl Correlate<'_> {
         dwt: &mut [f32],
     ) {
         let (len, positions, op) = (self.stack.len(), self.stack.positions(), self.op);
-        let x = &self.buf[c * len + i * self.stack.ws()..][..(CB - 1) * len + positions + 2];
+        let channel = S * S * len;
+        let (a, row) = phase_of(i, S);
+        let start = a * S * len + row * self.stack.ws();
+        let d: [usize; 3] = std::array::from_fn(|j| {
+            let (b, col) = phase_of(j, S);
+            b * len + col
+        });
+        let reach = (S - 1) * len + 2;
+        let x = &self.buf[c * channel + start..][..(CB - 1) * channel + positions + reach];
         let dy = &self.grid[o..][..(positions - 1) * op + OV * LANES];
         let row = |k: usize, j: usize| ((c + k) * TAPS + i * 3 + j) * op + o;
         let mut acc: [[[[f32; LANES]; OV]; 3]; CB] = std::array::from_fn(|k| {
@@ -554,13 +763,14 @@ impl Correlate<'_> {
         });
         for q in 0..positions {
             // SAFETY: `q < positions`, so `q * op + OV * LANES <= dy.len()` and
-            // `(CB - 1) * len + q + 2 < x.len()` (the slicings above).
-            let d: [[f32; LANES]; OV] =
+            // `(CB - 1) * channel + q + d[j] < x.len()`, as `d[j] < reach` (the slicings
+            // above).
+            let dq: [[f32; LANES]; OV] =
                 std::array::from_fn(|v| unsafe { load_unchecked(dy, q * op + v * LANES) });
             for (k, acc) in acc.iter_mut().enumerate() {
                 for (j, acc) in acc.iter_mut().enumerate() {
-                    let xv = unsafe { *x.get_unchecked(k * len + q + j) };
-                    for (acc, d) in acc.iter_mut().zip(&d) {
+                    let xv = unsafe { *x.get_unchecked(k * channel + q + d[j]) };
+                    for (acc, d) in acc.iter_mut().zip(&dq) {
                         for (a, d) in acc.iter_mut().zip(d) {
                             *a = M::mul_add(xv, *d, *a);
                         }
@@ -609,7 +819,7 @@ impl Correlate<'_> {
 }
 
 /// The weight gradient of a covered convolution over the chunks of images `chunks` (from the
-/// shapes alone), each chunk's sum added in order: `x` `[n, c, h, w]`, `dy` `[n, o, h, w]`;
+/// shapes alone), each chunk's sum added in order: `x` `[n, c, h, w]`, `dy` `[n, o, ho, wo]`;
 /// returns `[o, c, 3, 3]`.
 pub(crate) fn weight_grad(
     g: &Geometry,
@@ -622,7 +832,8 @@ pub(crate) fn weight_grad(
     // stack of the whole chunk (the stacks' extra junk positions add exact zeros), in a
     // fraction of its scratch.
     let longest = chunks.iter().map(|r| r.len()).max().unwrap_or(1);
-    let m = (CHUNK_BUDGET / (g.c * (g.h + 1) * (g.w + 1))).clamp(1, longest);
+    let per_image = g.c * g.sh * g.sh * (g.ho + 1) * (g.wo + 1);
+    let m = (CHUNK_BUDGET / per_image).clamp(1, longest);
     weight_grad_on(isa(), g, x, dy, chunks, m)
 }
 
@@ -635,21 +846,28 @@ fn weight_grad_on(
     chunks: Vec<std::ops::Range<usize>>,
     m: usize,
 ) -> Vec<f32> {
-    let (c, o, plane) = (g.c, g.o, g.h * g.w);
+    let (c, o, s) = (g.c, g.o, g.sh);
+    let (image_x, image_dy) = (c * g.h * g.w, o * g.ho * g.wo);
     let op = o.next_multiple_of(LANES);
-    let stack = Stack { h: g.h, w: g.w, m };
+    let stack = Stack {
+        h: g.ho,
+        w: g.wo,
+        m,
+    };
     let dwt = super::kernels::sum_in_order(chunks, |images| {
         let mut dwt = vec![0.0f32; c * TAPS * op];
-        with_scratch([c * stack.len(), stack.positions() * op], |[buf, grid]| {
+        let lens = [c * s * s * stack.len(), stack.positions() * op];
+        with_scratch(lens, |[buf, grid]| {
             for first in images.clone().step_by(m) {
                 let imgs = m.min(images.end - first);
-                let x = &x[first * c * plane..][..imgs * c * plane];
-                let dy = &dy[first * o * plane..][..imgs * o * plane];
+                let x = &x[first * image_x..][..imgs * image_x];
+                let dy = &dy[first * image_dy..][..imgs * image_dy];
                 let corr = Correlate {
                     stack,
                     c,
+                    s,
                     op,
-                    buf: stack.pad(x, c, buf),
+                    buf: stack.pad(x, c, s, buf),
                     grid: stack.fill_grid_transposed(dy, o, op, grid),
                 };
                 corr.dispatch(isa, &mut dwt);
@@ -700,21 +918,21 @@ mod tests {
 
     /// The three results by their definitions, in f64: forward, input and weight gradient.
     fn naive(g: &Geometry, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f64>; 3] {
-        let (mut y, mut dx) = (vec![0.0; g.n * g.o * g.h * g.w], vec![0.0; x.len()]);
+        let (mut y, mut dx) = (vec![0.0; g.n * g.o * g.ho * g.wo], vec![0.0; x.len()]);
         let mut dw = vec![0.0; w.len()];
         for (n, o, c, i, j) in (0..g.n).flat_map(|n| {
             (0..g.o).flat_map(move |o| {
                 (0..g.c).flat_map(move |c| (0..9).map(move |t| (n, o, c, t / 3, t % 3)))
             })
         }) {
-            for oh in 0..g.h {
-                for ow in 0..g.w {
-                    let (ih, iw) = ((oh + i) as isize - 1, (ow + j) as isize - 1);
+            for oh in 0..g.ho {
+                for ow in 0..g.wo {
+                    let (ih, iw) = ((oh * g.sh + i) as isize - 1, (ow * g.sw + j) as isize - 1);
                     if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
                         continue;
                     }
                     let xi = ((n * g.c + c) * g.h + ih as usize) * g.w + iw as usize;
-                    let yi = ((n * g.o + o) * g.h + oh) * g.w + ow;
+                    let yi = ((n * g.o + o) * g.ho + oh) * g.wo + ow;
                     let wi = (o * g.c + c) * 9 + i * 3 + j;
                     y[yi] += f64::from(w[wi]) * f64::from(x[xi]);
                     dx[xi] += f64::from(w[wi]) * f64::from(dy[yi]);
@@ -739,27 +957,34 @@ mod tests {
     #[test]
     fn every_instruction_set_matches_the_definition_and_fma_ones_agree_bit_for_bit() {
         // Channel counts off the register blocks, planes narrower and wider than a vector,
-        // one image, several chunks with a short last one.
+        // one image, several chunks with a short last one; stride 1, and stride 2 down to a
+        // single output position.
         let shapes = [
-            [1, 1, 1, 1, 1],
-            [2, 3, 2, 7, 5],
-            [3, 5, 17, 3, 20],
-            [5, 16, 8, 8, 16],
-            [4, 9, 5, 5, 33],
-            [2, 4, 40, 9, 70],
+            [1, 1, 1, 1, 1, 1],
+            [2, 3, 2, 7, 5, 1],
+            [3, 5, 17, 3, 20, 1],
+            [5, 16, 8, 8, 16, 1],
+            [4, 9, 5, 5, 33, 1],
+            [2, 4, 40, 9, 70, 1],
+            [1, 1, 2, 2, 1, 2],
+            [2, 3, 4, 6, 5, 2],
+            [3, 5, 18, 4, 20, 2],
+            [5, 16, 16, 16, 32, 2],
+            [2, 9, 40, 10, 33, 2],
         ];
-        for (s, [n, c, h, w, o]) in shapes.into_iter().enumerate() {
-            let g = Geometry::new([n, c, h, w], [o, c, 3, 3], [1, 1], [1, 1], [1, 1], 1)
-                .expect("covered");
+        for (s, [n, c, h, w, o, stride]) in shapes.into_iter().enumerate() {
+            let g = Geometry::new([n, c, h, w], [o, c, 3, 3], [stride; 2], [1, 1], [1, 1], 1)
+                .expect("a geometry");
+            assert!(covers(&g));
             let seed = 10 * s as u64;
             let (x, wt) = (values(n * c * h * w, seed), values(o * c * 9, seed + 1));
-            let dy = values(n * o * h * w, seed + 2);
+            let dy = values(n * o * g.ho * g.wo, seed + 2);
             let bias = values(o, seed + 3);
             let [y, dx, dw] = naive(&g, &x, &wt, &dy);
             let y: Vec<f64> = y
                 .iter()
                 .enumerate()
-                .map(|(i, v)| v + f64::from(bias[i / (h * w) % o]))
+                .map(|(i, v)| v + f64::from(bias[i / (g.ho * g.wo) % o]))
                 .collect();
             let chunks = || (0..n.min(3)).map(|i| i * n / n.min(3)..(i + 1) * n / n.min(3));
             let mut fused: Option<[Vec<f32>; 3]> = None;
@@ -777,7 +1002,7 @@ mod tests {
                     assert!(
                         err < 1e-5,
                         "{isa:?} {what} of {:?}: {err:e}",
-                        [n, c, h, w, o]
+                        [n, c, h, w, o, stride]
                     );
                 }
                 if isa != Isa::Portable || cfg!(not(target_arch = "x86_64")) {
@@ -792,23 +1017,28 @@ mod tests {
 
     #[test]
     fn a_chunk_correlated_in_smaller_stacks_gives_the_same_bits() {
-        let [n, c, h, w, o] = [7, 3, 6, 5, 20];
-        let g =
-            Geometry::new([n, c, h, w], [o, c, 3, 3], [1, 1], [1, 1], [1, 1], 1).expect("covered");
-        let (x, dy) = (values(n * c * h * w, 1), values(n * o * h * w, 2));
+        for (s, [n, c, h, w, o]) in [(1, [7, 3, 6, 5, 20]), (2, [7, 3, 6, 10, 20])] {
+            a_chunk_in_stacks(s, [n, c, h, w, o]);
+        }
+    }
+
+    fn a_chunk_in_stacks(s: usize, [n, c, h, w, o]: [usize; 5]) {
+        let g = Geometry::new([n, c, h, w], [o, c, 3, 3], [s, s], [1, 1], [1, 1], 1)
+            .expect("a geometry");
+        let (x, dy) = (values(n * c * h * w, 1), values(n * o * g.ho * g.wo, 2));
         let want = naive(&g, &x, &values(o * c * 9, 3), &dy)[2].clone();
         for isa in isas() {
             // Chunks of 4 and 3 images, in stacks of one image up to the whole chunk.
             let by = |m| weight_grad_on(isa, &g, &x, &dy, vec![0..4, 4..7], m);
             let whole = by(4);
-            assert!(max_error(&whole, &want) < 1e-5, "{isa:?}");
+            assert!(max_error(&whole, &want) < 1e-5, "{isa:?}, stride {s}");
             for m in 1..4 {
                 let got = by(m);
                 let same = got
                     .iter()
                     .zip(&whole)
                     .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{isa:?}, stacks of {m}");
+                assert!(same, "{isa:?}, stride {s}, stacks of {m}");
             }
         }
     }
@@ -817,14 +1047,53 @@ mod tests {
     fn the_stack_keeps_every_read_inside_and_the_borders_zero() {
         for (h, w, m) in [(1, 1, 1), (2, 7, 3), (8, 8, 5), (32, 32, 1), (3, 17, 2)] {
             let s = Stack { h, w, m };
-            // The last vector of positions at the largest shift.
-            let last_read = s.positions() - 1 + s.shifts()[TAPS - 1];
-            assert!(last_read < s.len(), "{h}x{w}x{m}");
+            for stride in [1, 2] {
+                // The last position's reads stay inside the channel's planes.
+                let last = s.positions() - 1;
+                for read in forward_reads(stride) {
+                    assert!(read.row < 3 && read.col < 3 && read.plane < stride * stride);
+                    let at = last + s.offset(read);
+                    assert!(at < (read.plane + 1) * s.len(), "{h}x{w}x{m} at {stride}");
+                }
+            }
             assert!(s.input_row(m - 1, h - 1) + w <= s.len());
             // An output at (img, oh, ow) reads input (oh + i - 1, ow + j - 1) at tap (i, j).
             let (img, oh, ow) = (m - 1, h - 1, w - 1);
             let q = s.output_row(img, oh) + ow;
-            assert_eq!(q + s.shifts()[4], s.input_row(img, oh) + ow);
+            assert_eq!(q + s.offset(forward_reads(1)[4]), s.input_row(img, oh) + ow);
+        }
+    }
+
+    #[test]
+    fn at_stride_2_each_tap_reads_its_phase_and_the_input_gradient_takes_every_tap_once() {
+        // Input row 2 * oh + i - 1: odd rows' row oh - 1, even rows' row oh, odd rows' row oh.
+        let rows = [(1, 0), (0, 1), (1, 1)];
+        for (t, read) in forward_reads(2).into_iter().enumerate() {
+            let ((a, row), (b, col)) = (rows[t / 3], rows[t % 3]);
+            assert_eq!(
+                read,
+                Read {
+                    plane: a * 2 + b,
+                    row,
+                    col
+                },
+                "tap {t}"
+            );
+        }
+        let mut taken = vec![0; TAPS];
+        for phase in [[0, 0], [0, 1], [1, 0], [1, 1]] {
+            let taps = input_grad_taps(2, phase);
+            let count = [1, 2][phase[0]] * [1, 2][phase[1]];
+            assert_eq!(taps.len(), count, "{phase:?}");
+            for (tap, _) in taps {
+                taken[tap] += 1;
+            }
+        }
+        assert_eq!(taken, vec![1; TAPS]);
+        // At stride 1: the flipped kernel's taps in order, each at the forward's place.
+        let flipped = input_grad_taps(1, [0, 0]);
+        for (t, (tap, read)) in flipped.into_iter().enumerate() {
+            assert_eq!((tap, read), (TAPS - 1 - t, forward_reads(1)[t]));
         }
     }
 
@@ -834,16 +1103,17 @@ mod tests {
         let planes: Vec<f32> = (0..2 * channels * 12).map(|v| v as f32 + 1.0).collect();
         // NaN in place of uninitialised values: pad must write all of them.
         let mut buf = vec![MaybeUninit::new(f32::NAN); channels * s.len()];
-        let buf = s.pad(&planes, channels, &mut buf);
+        let buf = s.pad(&planes, channels, 1, &mut buf);
         // The centre tap of each output position reads its own input.
         let mut grid = vec![0.0; channels * s.positions()];
         for ch in 0..channels {
             for q in 0..s.positions() {
-                grid[ch * s.positions() + q] = buf[ch * s.len() + q + s.shifts()[4]];
+                grid[ch * s.positions() + q] =
+                    buf[ch * s.len() + q + s.offset(forward_reads(1)[4])];
             }
         }
         let mut back = vec![MaybeUninit::new(f32::NAN); planes.len()];
-        s.unpad(&grid, channels, &mut back, None);
+        s.unpad(&grid, channels, (1, [0, 0]), &mut back, None);
         // SAFETY: every element was initialised (to NaN, then by `unpad`).
         let back: Vec<f32> = back.iter().map(|v| unsafe { v.assume_init() }).collect();
         assert_eq!(back, planes);
@@ -856,5 +1126,31 @@ mod tests {
         let (img, ch, oh, ow) = (1, 1, 2, 3);
         let at = (s.output_row(img, oh) + ow) * 5 + ch;
         assert_eq!(grid[at], planes[((img * channels + ch) * 3 + oh) * 4 + ow]);
+    }
+
+    #[test]
+    fn the_four_phases_pad_and_unpad_back_to_the_planes() {
+        // 6 x 8 planes as four 3 x 4 phases, the second image's rows past the first.
+        let (s, channels) = (Stack { h: 3, w: 4, m: 2 }, 2);
+        let planes: Vec<f32> = (0..2 * channels * 48).map(|v| v as f32 + 1.0).collect();
+        let mut buf = vec![MaybeUninit::new(f32::NAN); channels * 4 * s.len()];
+        let buf = s.pad(&planes, channels, 2, &mut buf);
+        assert_eq!(buf.iter().sum::<f32>(), planes.iter().sum::<f32>());
+        let mut back = vec![MaybeUninit::new(f32::NAN); planes.len()];
+        for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            // Each phase's own value at every output position.
+            let own = s.offset(Read {
+                plane: a * 2 + b,
+                row: 1,
+                col: 1,
+            });
+            let grid: Vec<f32> = (0..channels * s.positions())
+                .map(|i| buf[i / s.positions() * 4 * s.len() + own + i % s.positions()])
+                .collect();
+            s.unpad(&grid, channels, (2, [a, b]), &mut back, None);
+        }
+        // SAFETY: every element was initialised (to NaN, then by `unpad`).
+        let back: Vec<f32> = back.iter().map(|v| unsafe { v.assume_init() }).collect();
+        assert_eq!(back, planes);
     }
 }
