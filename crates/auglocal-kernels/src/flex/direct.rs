@@ -75,7 +75,7 @@ struct Read {
 /// and the grid row offset (`(i - 1).div_euclid(s) + 1`, see [`Read`]).
 #[inline(always)]
 const fn phase_of(i: usize, s: usize) -> (usize, usize) {
-    ((i + s - 1) % s, (i + s - 1) / s)
+    ((i + s - 1) % s, i.div_ceil(s))
 }
 
 /// The forward pass's reads at stride `s` (1 or 2), tap by tap ([`phase_of`] for the row and
