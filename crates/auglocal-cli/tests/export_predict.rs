@@ -201,12 +201,12 @@ fn an_exported_run_scores_and_predicts_as_its_evaluation_on_real_images() {
     assert_eq!(report["score"]["correct"], correct);
     // The table names classes: each image of class 9 on a line with the name its JSON gave.
     let table = ok(&["predict", "--model", s(&model), s(&images.join("9"))]);
-    let class_9 = report["predictions"]
+    let predictions = report["predictions"]
         .as_array()
         .expect("predictions")
         .iter();
     let mut named = 0;
-    for p in class_9.filter(|p| p["label"].as_u64() == Some(9)) {
+    for p in predictions.filter(|p| p["label"].as_u64() == Some(9)) {
         let (image, name) = (p["image"].as_str().expect("path"), p["name"].as_str());
         let line = table.lines().find(|l| l.contains(image));
         let line = line.unwrap_or_else(|| panic!("{image} is not in the table:\n{table}"));

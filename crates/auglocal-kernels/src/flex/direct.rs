@@ -133,6 +133,12 @@ impl Stack {
         (self.positions() + 2 * self.ws() + 2).next_multiple_of(LANES)
     }
 
+    /// Elements of one image's padded input: `channels` channels of `planes` planes each, one
+    /// grid row and one grid column more than the stack's planes (what sizes a chunk).
+    fn image_len(&self, channels: usize, planes: usize) -> usize {
+        channels * planes * (self.h + 1) * self.ws()
+    }
+
     /// Index in a channel's padded input of input row `ih` of image `img`.
     fn input_row(&self, img: usize, ih: usize) -> usize {
         (1 + img * (self.h + 1) + ih) * self.ws() + 1
@@ -252,18 +258,13 @@ impl Stack {
             for oh in 0..h {
                 let src = &src[self.output_row(img, oh)..][..w];
                 let row = &mut dst[(s * oh + a) * sw..][..sw];
-                match (bias, s) {
-                    (Some(bias), _) => {
-                        for (d, v) in row[b..].iter_mut().step_by(s).zip(src) {
-                            d.write(*v + bias[ch]);
-                        }
-                    }
-                    (None, 1) => copy_row(row, src, MaybeUninit::new),
-                    (None, _) => {
-                        for (d, v) in row[b..].iter_mut().step_by(s).zip(src) {
-                            d.write(*v);
-                        }
-                    }
+                let bias = bias.map(|bias| bias[ch]);
+                if bias.is_none() && s == 1 {
+                    copy_row(row, src, MaybeUninit::new);
+                    continue;
+                }
+                for (d, v) in row[b..].iter_mut().step_by(s).zip(src) {
+                    d.write(bias.map_or(*v, |bias| *v + bias));
                 }
             }
         }
@@ -580,7 +581,7 @@ fn convolve(
     isa: Isa,
 ) -> Vec<f32> {
     let planes = s_in * s_in;
-    let per_image = ci * planes * (h + 1) * (w + 1);
+    let per_image = Stack { h, w, m: 1 }.image_len(ci, planes);
     let threads = rayon::current_num_threads().max(1);
     let m = (CHUNK_BUDGET / per_image)
         .clamp(1, n.div_ceil(2 * threads).max(1))
@@ -832,7 +833,12 @@ pub(crate) fn weight_grad(
     // stack of the whole chunk (the stacks' extra junk positions add exact zeros), in a
     // fraction of its scratch.
     let longest = chunks.iter().map(|r| r.len()).max().unwrap_or(1);
-    let per_image = g.c * g.sh * g.sh * (g.ho + 1) * (g.wo + 1);
+    let per_image = Stack {
+        h: g.ho,
+        w: g.wo,
+        m: 1,
+    }
+    .image_len(g.c, g.sh * g.sh);
     let m = (CHUNK_BUDGET / per_image).clamp(1, longest);
     weight_grad_on(isa(), g, x, dy, chunks, m)
 }

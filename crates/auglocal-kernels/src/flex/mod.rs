@@ -1,9 +1,9 @@
 //! The flex (CPU) kernels of [`FastConv`](crate::FastConv): f32 convolutions with groups 1 and
 //! dilation 1 run per-image im2col (or the image itself for a 1x1 at stride 1) and single-thread
 //! GEMMs, images spread over the current rayon pool; 3x3 ones with padding 1, at stride 1 or at
-//! stride 2 over even sides, run direct kernels instead (`direct.rs`), all three passes. Anything else (other dtypes, grouped or
-//! dilated convolutions), and everything when [`Kernels::Burn`] is chosen, runs Burn's
-//! own forward and default backward.
+//! stride 2 over even sides, run direct kernels instead (`direct.rs`), all three passes.
+//! Anything else (other dtypes, grouped or dilated convolutions), and everything when
+//! [`Kernels::Burn`] is chosen, runs Burn's own forward and default backward.
 
 mod direct;
 mod gemm;
