@@ -9,6 +9,7 @@ use burn::tensor::ops::{ConvOptions, FloatTensor};
 use crate::norm::{
     BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved, FastBatchNorm,
 };
+use crate::pool::FastPool;
 
 /// A backend whose 2-D convolution auglocal may compute with kernels of its own.
 ///
@@ -64,11 +65,11 @@ pub trait FastConv: Backend {
     }
 }
 
-/// A backend with every kernel of this crate: [`FastConv`] and [`FastBatchNorm`]. What the
-/// networks' forward passes need.
-pub trait FastOps: FastConv + FastBatchNorm {}
+/// A backend with every kernel of this crate: [`FastConv`], [`FastBatchNorm`] and
+/// [`FastPool`]. What the networks' forward passes need.
+pub trait FastOps: FastConv + FastBatchNorm + FastPool {}
 
-impl<B: FastConv + FastBatchNorm> FastOps for B {}
+impl<B: FastConv + FastBatchNorm + FastPool> FastOps for B {}
 
 /// An autodiff backend whose inner backend has [`FastOps`] too: training runs on the first,
 /// evaluation (`AutodiffModule::valid`) on the second.
@@ -165,5 +166,29 @@ impl<B: FastBatchNorm, C: CheckpointStrategy> FastBatchNorm for Autodiff<B, C> {
         options: BatchNormOptions,
     ) -> Option<BatchNormForward<Self>> {
         crate::autodiff::batch_norm2d::<B, C>(x, gamma, beta, residual, options)
+    }
+}
+
+impl FastPool for burn::backend::Flex {
+    fn fast_global_avg_pool_backward(
+        output_grad: FloatTensor<Self>,
+        shape: [usize; 4],
+    ) -> FloatTensor<Self> {
+        crate::flex::global_avg_pool_backward(output_grad, shape)
+    }
+}
+
+/// Burn's ops.
+#[cfg(feature = "wgpu")]
+impl FastPool for burn::backend::Wgpu {}
+
+/// Burn's ops.
+#[cfg(feature = "cuda")]
+impl FastPool for burn::backend::Cuda {}
+
+// The autodiff backend: see `autodiff/pool.rs` for the backward step.
+impl<B: FastPool, C: CheckpointStrategy> FastPool for Autodiff<B, C> {
+    fn fast_global_avg_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        crate::autodiff::global_avg_pool::<B, C>(x)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ## In this crate
 //!
-//! Two kernels so far, both for Burn 0.21's CPU backend (flex):
+//! Three kernels so far, all for Burn 0.21's CPU backend (flex):
 //!
 //! - **The 2-D convolution.** Flex computes a convolution's forward pass well (tiled im2col +
 //!   GEMM) but its backward through generic fallbacks: the weight gradient as a convolution
@@ -22,15 +22,19 @@
 //!   after it. Composed of Burn's ops it is about ten single-threaded elementwise passes forward
 //!   and as many backward, the largest cost once the convolutions were fast;
 //!   [`FastBatchNorm`] makes it three passes each way over every core, again in a fixed order.
+//! - **Global average pooling's backward.** Burn's is two broadcast multiplications, each a
+//!   single-threaded strided pass over the pooled input, in every head (each aux net's too);
+//!   [`FastPool`] writes the same values in one pass over every core.
 //!
-//! - [`FastConv`], [`FastBatchNorm`]: the backend extensions; [`FastOps`] names a backend with
-//!   both (what the networks' forward passes ask for) and [`FastOpsAutodiff`] an autodiff
+//! - [`FastConv`], [`FastBatchNorm`], [`FastPool`]: the backend extensions; [`FastOps`] names a
+//!   backend with all three (what the networks' forward passes ask for) and [`FastOpsAutodiff`] an autodiff
 //!   backend whose inner backend has them too (what a trainer needs).
 //! - [`Conv2d`]: a drop-in for `burn::nn::conv::Conv2d` (same config, same record) that
 //!   convolves through [`FastConv`]; [`conv2d`] is the tensor-level function.
 //! - [`batch_norm2d`]: the tensor-level BatchNorm (the kernel where there is one, Burn's ops
-//!   otherwise); `auglocal_model::nn::BatchNorm` is the module.
-//! - [`Kernels`]: switch back to Burn's own ops for both (`AUGLOCAL_KERNELS=burn`).
+//!   otherwise); `auglocal_model::nn::BatchNorm` is the module. [`global_avg_pool`]: the
+//!   pooling of the classifier heads.
+//! - [`Kernels`]: switch back to Burn's own ops for all three (`AUGLOCAL_KERNELS=burn`).
 //!
 //! On the WGPU and CUDA backends nothing changes: CubeCL has its own backward kernels, which
 //! [`FastConv`]'s defaults call, and [`batch_norm2d`] composes Burn's ops there.
@@ -41,6 +45,7 @@ pub mod flex;
 mod mode;
 mod module;
 mod norm;
+mod pool;
 
 pub use ext::{FastConv, FastOps, FastOpsAutodiff};
 pub use mode::{
@@ -51,3 +56,4 @@ pub use norm::{
     BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved, BatchNormTrained,
     FastBatchNorm, batch_norm2d, batch_norm2d_backward_composed, batch_norm2d_inference,
 };
+pub use pool::{FastPool, global_avg_pool, global_avg_pool_backward_composed};

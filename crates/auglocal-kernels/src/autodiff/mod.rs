@@ -6,6 +6,8 @@
 
 mod conv;
 mod norm;
+mod pool;
 
 pub(crate) use conv::conv2d;
 pub(crate) use norm::batch_norm2d;
+pub(crate) use pool::global_avg_pool;

@@ -6,6 +6,7 @@
 //! [`Kernels::Burn`] is chosen, runs Burn's own forward and default backward.
 
 mod direct;
+mod fill;
 mod gemm;
 mod geometry;
 mod kernels;
@@ -219,4 +220,28 @@ pub fn batch_norm2d_backward(
         beta: tensor(grads.beta, [rows.c]),
         residual: grads.residual.map(|d| tensor(d, shape)),
     }
+}
+
+/// The gradient for `x` (`[n, c, h, w]`) of global average pooling, the same values as
+/// [`global_avg_pool_backward_composed`](crate::global_avg_pool_backward_composed) in one
+/// parallel pass; Burn's ops outside f32 or when they are chosen.
+pub fn global_avg_pool_backward(output_grad: FlexTensor, [n, c, h, w]: [usize; 4]) -> FlexTensor {
+    let fast = active_kernels() == Kernels::Fast && output_grad.dtype() == DType::F32;
+    if !fast || output_grad.shape().as_slice() != [n, c] || h * w == 0 {
+        return crate::pool::global_avg_pool_backward_composed::<Flex>(output_grad, [n, c, h, w]);
+    }
+    let grad = output_grad.to_contiguous();
+    let grad = f32s(&grad);
+    // The two factors of the two `mean_dim`s' backward, rounded as Burn rounds them.
+    let (per_w, per_h) = ((1.0 / w as f64) as f32, (1.0 / h as f64) as f32);
+    let dx = fill::par_vec(
+        n * c * h * w,
+        h * w,
+        norm::MIN_TASK.div_ceil(h * w),
+        |r, map| {
+            let value = grad[r] * per_w * per_h;
+            map.write(std::iter::repeat_n(value, h * w));
+        },
+    );
+    tensor(dx, [n, c, h, w])
 }

@@ -9,10 +9,12 @@
 
 use rayon::prelude::*;
 
+use super::fill::par_vec;
+
 /// Lanes of the vectorised sums.
 const LANES: usize = 16;
 /// Fewest values a task of an elementwise pass covers (keeps small maps on one thread).
-const MIN_TASK: usize = 1 << 14;
+pub(crate) const MIN_TASK: usize = 1 << 14;
 
 /// `n * c` rows of `p` values: the shape of a BatchNorm's input seen row by row.
 #[derive(Clone, Copy, Debug)]
@@ -110,27 +112,19 @@ pub(crate) fn forward(
     residual: Option<&[f32]>,
     relu: bool,
 ) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(rows.p)
-        .enumerate()
-        .with_min_len(rows.rows_per_task())
-        .for_each(|(r, out)| {
-            let ch = r % rows.c;
-            let scale = channels.gamma[ch] * channels.inv_std[ch];
-            let shift = beta[ch] - channels.mean[ch] * scale;
-            for (o, v) in out.iter_mut().zip(rows.row(x, r)) {
-                *o = v * scale + shift;
+    par_vec(x.len(), rows.p, rows.rows_per_task(), |r, out| {
+        let ch = r % rows.c;
+        let scale = channels.gamma[ch] * channels.inv_std[ch];
+        let shift = beta[ch] - channels.mean[ch] * scale;
+        let act = |v: f32| if relu { v.max(0.0) } else { v };
+        let x = rows.row(x, r).iter();
+        match residual {
+            Some(residual) => {
+                out.write((x.zip(rows.row(residual, r))).map(|(v, s)| act(v * scale + shift + s)))
             }
-            if let Some(residual) = residual {
-                for (o, s) in out.iter_mut().zip(rows.row(residual, r)) {
-                    *o += s;
-                }
-            }
-            if relu {
-                out.iter_mut().for_each(|o| *o = o.max(0.0));
-            }
-        });
-    y
+            None => out.write(x.map(|v| act(v * scale + shift))),
+        }
+    })
 }
 
 /// The gradients of [`forward`].
@@ -157,21 +151,15 @@ pub(crate) fn backward(
     with_residual: bool,
 ) -> Grads {
     // dz: the gradient after the ReLU, zero where the output is.
-    let mut dz = match output {
-        Some(y) => {
-            let mut dz = vec![0.0f32; output_grad.len()];
-            (dz.par_chunks_mut(MIN_TASK)
-                .zip(output_grad.par_chunks(MIN_TASK)))
-            .zip(y.par_chunks(MIN_TASK))
-            .for_each(|((dz, g), y)| {
-                for ((d, &g), &y) in dz.iter_mut().zip(g).zip(y) {
-                    *d = if y > 0.0 { g } else { 0.0 };
-                }
-            });
-            dz
+    let mut dz = par_vec(output_grad.len(), MIN_TASK, 1, |i, dz| {
+        let g = output_grad[i * MIN_TASK..].iter();
+        match output {
+            Some(y) => {
+                dz.write((g.zip(&y[i * MIN_TASK..])).map(|(&g, &y)| if y > 0.0 { g } else { 0.0 }))
+            }
+            None => dz.write(g.copied()),
         }
-        None => output_grad.to_vec(),
-    };
+    });
     // Per channel: sum(dz) (beta's gradient) and sum(dz * xhat) (gamma's).
     let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = (0..rows.c)
         .into_par_iter()
@@ -185,21 +173,35 @@ pub(crate) fn backward(
             )
         })
         .unzip();
-    let residual = with_residual.then(|| dz.clone());
-    // dx = gamma inv_std / M (M dz - dbeta - xhat dgamma), written over dz.
+    // dx = gamma inv_std / M (M dz - dbeta - xhat dgamma): written over dz, unless dz is the
+    // residual's gradient too.
     let count = rows.count() as f32;
-    dz.par_chunks_mut(rows.p)
-        .enumerate()
-        .with_min_len(rows.rows_per_task())
-        .for_each(|(r, out)| {
-            let ch = r % rows.c;
-            let (m, s) = (channels.mean[ch], channels.inv_std[ch]);
-            let k = channels.gamma[ch] * s / count;
-            let (db, dg) = (dbeta[ch], dgamma[ch]);
-            for (o, &v) in out.iter_mut().zip(rows.row(x, r)) {
-                *o = k * (count * *o - db - (v - m) * s * dg);
-            }
+    let dx = |r: usize| {
+        let ch = r % rows.c;
+        let (m, s) = (channels.mean[ch], channels.inv_std[ch]);
+        let k = channels.gamma[ch] * s / count;
+        let (db, dg) = (dbeta[ch], dgamma[ch]);
+        move |d: f32, v: f32| k * (count * d - db - (v - m) * s * dg)
+    };
+    let residual = if with_residual {
+        let dx = par_vec(dz.len(), rows.p, rows.rows_per_task(), |r, out| {
+            let f = dx(r);
+            let row = rows.row(&dz, r).iter().zip(rows.row(x, r));
+            out.write(row.map(|(&d, &v)| f(d, v)));
         });
+        Some(std::mem::replace(&mut dz, dx))
+    } else {
+        dz.par_chunks_mut(rows.p)
+            .enumerate()
+            .with_min_len(rows.rows_per_task())
+            .for_each(|(r, out)| {
+                let f = dx(r);
+                for (o, &v) in out.iter_mut().zip(rows.row(x, r)) {
+                    *o = f(*o, v);
+                }
+            });
+        None
+    };
     Grads {
         x: dz,
         gamma: dgamma,

@@ -299,7 +299,7 @@ pub fn save<B: Backend, U: Module<B> + ModuleDisplay>(
     Ok(manifest)
 }
 
-impl<B: Backend, U: LocalUnit<B>> Exported<B, U> {
+impl<B: auglocal_kernels::FastOps, U: LocalUnit<B>> Exported<B, U> {
     /// Classifies `images` (any size, grey or colour; [`Preprocess::apply`] brings them to the
     /// network's input) in one batch.
     pub fn predict(&self, images: Vec<Sample>, top: usize) -> Vec<Prediction> {

@@ -5,17 +5,10 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 
 use crate::nn::{BatchNorm, BatchNormConfig};
+use auglocal_kernels::FastPool;
 use burn::tensor::{Tensor, backend::Backend};
 
-/// Global average pooling over the spatial dimensions.
-///
-/// # Shapes
-/// - input: `[batch, channels, H, W]`
-/// - output: `[batch, channels]`
-pub fn global_avg_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
-    let [batch, channels, _, _] = x.dims();
-    x.mean_dims(&[2, 3]).reshape([batch, channels])
-}
+pub use auglocal_kernels::global_avg_pool;
 
 /// Configuration of a [`ClassifierHead`].
 #[derive(Config, Debug, PartialEq, Eq)]
@@ -52,7 +45,7 @@ pub struct ClassifierHead<B: Backend> {
     pub linear: Linear<B>,
 }
 
-impl<B: Backend> ClassifierHead<B> {
+impl<B: FastPool> ClassifierHead<B> {
     /// # Shapes
     /// - input: `[batch, width, H, W]`
     /// - output: `[batch, num_classes]` (logits)

@@ -110,7 +110,9 @@ impl<B: Backend> Head<B> {
             } => Head::Vgg(VggHead::new(width, hidden, num_classes, device)),
         }
     }
+}
 
+impl<B: FastOps> Head<B> {
     /// # Shapes
     /// - input: `[batch, width, H, W]` (the last unit's output)
     /// - output: `[batch, num_classes]` (logits)
@@ -156,7 +158,7 @@ impl<B: Backend, U: Module<B>> Network<B, U> {
     }
 }
 
-impl<B: Backend, U: crate::LocalUnit<B>> Network<B, U> {
+impl<B: FastOps, U: crate::LocalUnit<B>> Network<B, U> {
     /// Runs units `range.start .. range.end` on `x`.
     ///
     /// # Shapes

@@ -1,0 +1,63 @@
+//! The backend extension for global average pooling, and [`global_avg_pool`], which runs it.
+//!
+//! Composed of Burn 0.21's ops, the pooling is two `mean_dim`s, and the backward of each
+//! multiplies a tensor of ones by the gradient broadcast over the reduced dimension: on the CPU
+//! two single-threaded strided passes over the whole input, every aux net's head and the
+//! primary head paying them. The flex kernel writes the input's gradient in one parallel pass.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Shape, Tensor, TensorMetadata, TensorPrimitive};
+
+/// A backend that may compute global average pooling, forward or backward, with a kernel of
+/// its own.
+///
+/// Both default to Burn's ops; flex overrides the backward ([`crate::flex`]) and
+/// [`Autodiff`](burn::backend::Autodiff) runs its inner backend's forward and registers a
+/// backward step that calls the inner backend's backward.
+///
+/// # Shapes
+/// - `x`: `[batch, channels, height, width]`
+/// - the output and `output_grad`: `[batch, channels]`
+pub trait FastPool: Backend {
+    /// The mean of every `[height, width]` map (default: `mean_dim` over the height, then over
+    /// the width, as Burn's `mean_dims(&[2, 3])`).
+    fn fast_global_avg_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [n, c, _, _] = x.shape().dims();
+        let mean = Self::float_mean_dim(Self::float_mean_dim(x, 2), 3);
+        Self::float_reshape(mean, Shape::new([n, c]))
+    }
+
+    /// The gradient for `x`, shaped `[batch, channels, height, width]` (default:
+    /// [`global_avg_pool_backward_composed`]).
+    fn fast_global_avg_pool_backward(
+        output_grad: FloatTensor<Self>,
+        shape: [usize; 4],
+    ) -> FloatTensor<Self> {
+        global_avg_pool_backward_composed::<Self>(output_grad, shape)
+    }
+}
+
+/// Global average pooling over the spatial dimensions, through [`FastPool`].
+///
+/// # Shapes
+/// - input: `[batch, channels, height, width]`
+/// - output: `[batch, channels]`
+pub fn global_avg_pool<B: FastPool>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let pooled = B::fast_global_avg_pool(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(pooled))
+}
+
+/// The gradient for `x` of global average pooling composed of Burn's ops: every value of a
+/// map is `output_grad * (1 / width) * (1 / height)`, each factor rounded to f32 and the
+/// products in that order, as Burn's backward of the two `mean_dim`s computes it. The result
+/// is a broadcast of the `[batch, channels]` gradient.
+pub fn global_avg_pool_backward_composed<B: Backend>(
+    output_grad: FloatTensor<B>,
+    [n, c, h, w]: [usize; 4],
+) -> FloatTensor<B> {
+    let grad = B::float_reshape(output_grad, Shape::new([n, c, 1, 1]));
+    let grad = B::float_mul_scalar(grad, (1.0 / w as f64).into());
+    let grad = B::float_mul_scalar(grad, (1.0 / h as f64).into());
+    B::float_expand(grad, Shape::new([n, c, h, w]))
+}
