@@ -73,6 +73,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Reuse freed memory instead of faulting it in again every step (glibc; a no-op elsewhere).
+    auglocal_train::memory::keep_freed_memory();
     let cli = Cli::parse();
     // A misspelt AUGLOCAL_KERNELS (or AUGLOCAL_CONV_BACKWARD) is refused, never silently taken as the default.
     let checked = auglocal_kernels::Kernels::from_env().map_err(|e| exit::usage(e.to_string()));
