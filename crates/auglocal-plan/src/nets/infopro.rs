@@ -239,6 +239,13 @@ fn interpolation_matrix<B: Backend>(input: usize, out: usize, device: &B::Device
 /// PyTorch's `BCELoss` (mean): `-(t log p + (1 - t) log(1 - p))` averaged over every element,
 /// each log clamped to at least -100.
 ///
+/// The logs are taken of `max(p, f32::MIN_POSITIVE)` (and of `1 - p` likewise), then set to
+/// -100 where the probability is below `e^-100`: PyTorch's values (except for subnormal
+/// probabilities above `e^-100`, whose log is -87.3 here), and gradients that stay finite where
+/// a sigmoid has saturated to exactly 0 or 1. A plain `log(p).clamp_min(-100)` would give the
+/// same loss but a NaN gradient there (`0 / 0` in the log's backward), which ended InfoPro runs
+/// a few steps in; the sigmoid before it passes no gradient at saturation either way.
+///
 /// # Shapes
 /// - probabilities, targets: the same shape, values in [0, 1]
 /// - output: `[1]`
@@ -246,10 +253,18 @@ pub fn binary_cross_entropy<B: Backend, const D: usize>(
     probabilities: Tensor<B, D>,
     targets: Tensor<B, D>,
 ) -> Tensor<B, 1> {
-    let log_p = probabilities.clone().log().clamp_min(-100.0);
-    let log_q = probabilities.neg().add_scalar(1.0).log().clamp_min(-100.0);
+    let log_p = clamped_log(probabilities.clone());
+    let log_q = clamped_log(probabilities.neg().add_scalar(1.0));
     let per_element = targets.clone() * log_p + targets.neg().add_scalar(1.0) * log_q;
     per_element.mean().neg()
+}
+
+/// `max(ln p, -100)` for `p` in [0, 1], with a finite gradient everywhere (see
+/// [`binary_cross_entropy`]).
+fn clamped_log<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
+    const FLOOR: f32 = -100.0;
+    let below = p.clone().lower_elem(FLOOR.exp());
+    p.clamp_min(f32::MIN_POSITIVE).log().mask_fill(below, FLOOR)
 }
 
 #[cfg(test)]
@@ -276,6 +291,26 @@ mod tests {
         let t = Tensor::<B, 1>::from_floats([1.0, 1.0], &device);
         let got = binary_cross_entropy(p, t).into_scalar();
         assert!((got - 50.0).abs() < 1e-4, "{got}");
+    }
+
+    #[test]
+    fn bce_through_a_saturated_sigmoid_has_a_finite_gradient() {
+        type A = burn::backend::Autodiff<Flex>;
+        let device = Default::default();
+        // sigmoid(+-120) is exactly 1 and 0 in f32; 0.3 is an ordinary logit.
+        let z = Tensor::<A, 1>::from_floats([120.0, -120.0, 0.3, 120.0], &device).require_grad();
+        let t = Tensor::<A, 1>::from_floats([0.0, 1.0, 1.0, 1.0], &device);
+        let loss = binary_cross_entropy(sigmoid(z.clone()), t);
+        // Two pixels wrong by a whole log each (100), one ordinary, one exactly right.
+        let ordinary = -(1.0 / (1.0 + (-0.3f64).exp())).ln();
+        let got = f64::from(loss.clone().into_scalar());
+        assert!((got - (200.0 + ordinary) / 4.0).abs() < 1e-4, "{got}");
+        let grads = loss.backward();
+        let dz: Vec<f32> = z.grad(&grads).expect("tracked").into_data().to_vec().expect("f32");
+        assert!(dz.iter().all(|g| g.is_finite()), "{dz:?}");
+        // The ordinary logit's gradient is (sigmoid(z) - t) / 4, as for any BCE of a sigmoid.
+        let want = (1.0 / (1.0 + (-0.3f64).exp()) - 1.0) / 4.0;
+        assert!((f64::from(dz[2]) - want).abs() < 1e-6, "{dz:?}");
     }
 
     #[test]
