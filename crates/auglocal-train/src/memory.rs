@@ -149,11 +149,29 @@ pub fn rss_high_water() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Starts a new measurement: the heap peak becomes the current live bytes, and the RSS
-/// high-water mark is reset where Linux allows it. Returns whether the RSS reset worked.
+/// Starts a new measurement: the heap peak becomes the current live bytes, the memory the
+/// allocator holds free goes back to the system (glibc), and the RSS high-water mark is reset
+/// where Linux allows it. Returns whether the RSS reset worked.
+///
+/// Without the release, the high-water mark would start from whatever an earlier stretch
+/// left free in the allocator (an evaluation pass's batches, say, kept for reuse by
+/// [`keep_freed_memory`]), not from what the process holds.
 pub fn reset_peaks() -> bool {
     PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
+    release_freed_memory();
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Hands the memory glibc's allocator holds free back to the system (elsewhere nothing).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        #[allow(unsafe_code)]
+        // SAFETY: malloc_trim only returns free memory of the allocator's own heaps.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 /// Peak memory of one measured stretch.
