@@ -50,8 +50,9 @@ pub fn global_avg_pool<B: FastPool>(x: Tensor<B, 4>) -> Tensor<B, 2> {
 
 /// The gradient for `x` of global average pooling composed of Burn's ops: every value of a
 /// map is `output_grad * (1 / width) * (1 / height)`, each factor rounded to f32 and the
-/// products in that order, as Burn's backward of the two `mean_dim`s computes it. The result
-/// is a broadcast of the `[batch, channels]` gradient.
+/// products in that order, as Burn's backward of the two `mean_dim`s computes it, and
+/// broadcast to the input's shape by a multiplication with ones, as Burn broadcasts it there
+/// (a materialised tensor, not a view with zero strides).
 pub fn global_avg_pool_backward_composed<B: Backend>(
     output_grad: FloatTensor<B>,
     [n, c, h, w]: [usize; 4],
@@ -59,5 +60,7 @@ pub fn global_avg_pool_backward_composed<B: Backend>(
     let grad = B::float_reshape(output_grad, Shape::new([n, c, 1, 1]));
     let grad = B::float_mul_scalar(grad, (1.0 / w as f64).into());
     let grad = B::float_mul_scalar(grad, (1.0 / h as f64).into());
-    B::float_expand(grad, Shape::new([n, c, h, w]))
+    let (device, dtype) = (B::float_device(&grad), grad.dtype());
+    let ones = B::float_ones(Shape::new([n, c, h, w]), &device, dtype.into());
+    B::float_mul(ones, grad)
 }
