@@ -170,6 +170,8 @@ impl<B: FastBatchNorm, C: CheckpointStrategy> FastBatchNorm for Autodiff<B, C> {
 }
 
 impl FastPool for burn::backend::Flex {
+    const BACKWARD_KERNEL: bool = true;
+
     fn fast_global_avg_pool_backward(
         output_grad: FloatTensor<Self>,
         shape: [usize; 4],
@@ -186,9 +188,14 @@ impl FastPool for burn::backend::Wgpu {}
 #[cfg(feature = "cuda")]
 impl FastPool for burn::backend::Cuda {}
 
-// The autodiff backend: see `autodiff/pool.rs` for the backward step.
+// The autodiff backend: see `autodiff/pool.rs` for the backward step, registered only where
+// the inner backend has a kernel for it; elsewhere Burn's ops and their backward, as before.
 impl<B: FastPool, C: CheckpointStrategy> FastPool for Autodiff<B, C> {
     fn fast_global_avg_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        crate::autodiff::global_avg_pool::<B, C>(x)
+        if B::BACKWARD_KERNEL {
+            crate::autodiff::global_avg_pool::<B, C>(x)
+        } else {
+            crate::pool::global_avg_pool_composed::<Self>(x)
+        }
     }
 }

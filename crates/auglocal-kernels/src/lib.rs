@@ -56,4 +56,6 @@ pub use norm::{
     BatchNormForward, BatchNormGrads, BatchNormOptions, BatchNormSaved, BatchNormTrained,
     FastBatchNorm, batch_norm2d, batch_norm2d_backward_composed, batch_norm2d_inference,
 };
-pub use pool::{FastPool, global_avg_pool, global_avg_pool_backward_composed};
+pub use pool::{
+    FastPool, global_avg_pool, global_avg_pool_backward_composed, global_avg_pool_composed,
+};

@@ -20,12 +20,15 @@ use burn::tensor::{Shape, Tensor, TensorMetadata, TensorPrimitive};
 /// - `x`: `[batch, channels, height, width]`
 /// - the output and `output_grad`: `[batch, channels]`
 pub trait FastPool: Backend {
-    /// The mean of every `[height, width]` map (default: `mean_dim` over the height, then over
-    /// the width, as Burn's `mean_dims(&[2, 3])`).
+    /// Whether [`FastPool::fast_global_avg_pool_backward`] is a kernel of this backend's own
+    /// (flex): only then does [`Autodiff`](burn::backend::Autodiff) register a backward step
+    /// of its own; otherwise it keeps Burn's backward of the two `mean_dim`s, exactly as before
+    /// this extension (WGPU, CUDA).
+    const BACKWARD_KERNEL: bool = false;
+
+    /// The mean of every `[height, width]` map (default: [`global_avg_pool_composed`]).
     fn fast_global_avg_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [n, c, _, _] = x.shape().dims();
-        let mean = Self::float_mean_dim(Self::float_mean_dim(x, 2), 3);
-        Self::float_reshape(mean, Shape::new([n, c]))
+        global_avg_pool_composed::<Self>(x)
     }
 
     /// The gradient for `x`, shaped `[batch, channels, height, width]` (default:
@@ -46,6 +49,14 @@ pub trait FastPool: Backend {
 pub fn global_avg_pool<B: FastPool>(x: Tensor<B, 4>) -> Tensor<B, 2> {
     let pooled = B::fast_global_avg_pool(x.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(pooled))
+}
+
+/// Global average pooling composed of Burn's ops: `mean_dim` over the height, then over the
+/// width (Burn's `mean_dims(&[2, 3])`), reshaped to `[batch, channels]`.
+pub fn global_avg_pool_composed<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let [n, c, _, _] = x.shape().dims();
+    let mean = B::float_mean_dim(B::float_mean_dim(x, 2), 3);
+    B::float_reshape(mean, Shape::new([n, c]))
 }
 
 /// The gradient for `x` of global average pooling composed of Burn's ops: every value of a

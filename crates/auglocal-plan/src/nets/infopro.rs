@@ -306,7 +306,12 @@ mod tests {
         let got = f64::from(loss.clone().into_scalar());
         assert!((got - (200.0 + ordinary) / 4.0).abs() < 1e-4, "{got}");
         let grads = loss.backward();
-        let dz: Vec<f32> = z.grad(&grads).expect("tracked").into_data().to_vec().expect("f32");
+        let dz: Vec<f32> = z
+            .grad(&grads)
+            .expect("tracked")
+            .into_data()
+            .to_vec()
+            .expect("f32");
         assert!(dz.iter().all(|g| g.is_finite()), "{dz:?}");
         // The ordinary logit's gradient is (sigmoid(z) - t) / 4, as for any BCE of a sigmoid.
         let want = (1.0 / (1.0 + (-0.3f64).exp()) - 1.0) / 4.0;
