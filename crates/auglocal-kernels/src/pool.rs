@@ -12,9 +12,9 @@ use burn::tensor::{Shape, Tensor, TensorMetadata, TensorPrimitive};
 /// A backend that may compute global average pooling, forward or backward, with a kernel of
 /// its own.
 ///
-/// Both default to Burn's ops; flex overrides the backward ([`crate::flex`]) and
-/// [`Autodiff`](burn::backend::Autodiff) runs its inner backend's forward and registers a
-/// backward step that calls the inner backend's backward.
+/// Both default to Burn's ops; flex overrides the backward ([`crate::flex`]), and
+/// [`Autodiff`](burn::backend::Autodiff) of flex runs the inner forward and registers a
+/// backward step that calls that kernel (of any other backend, Burn's ops and backward).
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, height, width]`
